@@ -1,0 +1,60 @@
+/*
+ * wire: the protocol between workers (ZeroMQ DEALER, routing id = slot name)
+ * and sinks (ROUTER bound at ipc://<run_dir>/sink-<name>.ipc).
+ *
+ * One ZeroMQ message is a frame: a version byte, then records
+ *     u8 kind | u32 body length | body
+ * worker -> sink
+ *   WIRE_HELLO  u64 epoch, cstr slot, cstr dbname.  Sent on every (re)connect;
+ *               the sink forgets the slot's relations and open transaction.
+ *   WIRE_PGO    u64 wal_lsn, then one pgoutput message verbatim (pgo.h).
+ *               Relations precede their first use after every HELLO.
+ * sink -> worker
+ *   WIRE_ACK    u64 epoch (of the last HELLO seen), u64 end_lsn, cstr slot.
+ *               Cumulative: every transaction with end_lsn <= this is durable.
+ * Transactions travel as BEGIN, changes, COMMIT; a sink skips a transaction
+ * whose final_lsn is below what it already holds.  Decoding never trusts the
+ * peer: a malformed frame is rejected whole.
+ */
+#ifndef PGCDC_WIRE_H
+#define PGCDC_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/lsn.h"
+
+#define WIRE_VERSION	1
+#define WIRE_HELLO	'H'
+#define WIRE_PGO	'P'
+#define WIRE_ACK	'A'
+
+struct wire_rec {
+	char		 kind;
+	/* HELLO, ACK */
+	uint64_t	 epoch;
+	const char	*slot;
+	const char	*dbname;	/* HELLO */
+	lsn_t		 lsn;		/* PGO: wal_lsn; ACK: end_lsn */
+	/* PGO: the pgoutput message */
+	const uint8_t	*data;
+	size_t		 len;
+};
+
+/* Start a frame in b (resets it). */
+void wire_frame_start(struct buf *b);
+void wire_put_hello(struct buf *b, uint64_t epoch, const char *slot, const char *dbname);
+void wire_put_pgo(struct buf *b, lsn_t wal_lsn, const void *msg, size_t len);
+void wire_put_ack(struct buf *b, uint64_t epoch, lsn_t end_lsn, const char *slot);
+
+/* Iterate a received frame.  wire_frame_open checks the version; wire_next
+ * returns 1 with *rec filled, 0 at the end, -1 on a malformed record (with a
+ * reason in err).  Strings point into the frame. */
+int wire_frame_open(struct rd *r, const void *frame, size_t len, char *err, size_t errlen);
+int wire_next(struct rd *r, struct wire_rec *rec, char *err, size_t errlen);
+
+/* ipc endpoint of a sink: "ipc://<run_dir>/sink-<name>.ipc". */
+int wire_sink_endpoint(const char *run_dir, const char *sink, char *out, size_t len);
+
+#endif
