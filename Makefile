@@ -45,12 +45,16 @@ $(BUILD)/%.o: %.c $(wildcard */*.h)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(COMMON_A): $(call obj,$(COMMON_SRC))
+	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
 $(WORKER_A): $(call obj,$(WORKER_SRC))
+	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
 $(SINK_A): $(call obj,$(SINK_SRC))
+	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
 $(SUP_A): $(call obj,$(SUP_SRC))
+	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
 
 $(BUILD)/pgcdc: $(call obj,supervisor/main.c) $(SUP_A) $(COMMON_A)

@@ -32,7 +32,7 @@ struct pgo_msg {
 		struct { lsn_t final_lsn; int64_t commit_ts; uint32_t xid; } begin;
 		struct { uint8_t flags; lsn_t commit_lsn, end_lsn; int64_t commit_ts; } commit;
 		struct { lsn_t lsn; const char *name; } origin;
-		struct { uint32_t oid; const char *nspname, *typname; } type;
+		struct { uint32_t oid; const char *nspname, *typname; } typ;	/* TYPE */
 		/* INSERT, UPDATE, DELETE.  old_kind: 0 none, 'K' key, 'O' full old row.
 		 * has_new: INSERT and UPDATE. */
 		struct { uint32_t relid; char old_kind; int has_new; } change;

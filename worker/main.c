@@ -1,0 +1,262 @@
+/*
+ * pgcdc-worker: owns one replication slot.  It streams pgoutput, forwards
+ * each transaction to the slot's sinks and confirms to PostgreSQL only what
+ * every sink acked durably, after committing it to LMDB (DESIGN.md 4).
+ * NOTES: the loop never blocks on a sink: keepalives are answered and status
+ * updates sent while reading is paused for backpressure or a missing sink.
+ * States: CONNECTING (waiting for sinks, then START_REPLICATION),
+ * STREAMING, DRAINING (asked to stop: wait for acks, confirm, exit 0).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/ckpt.h"
+#include "common/log.h"
+#include "common/pgo.h"
+#include "common/proc.h"
+#include "common/sig.h"
+#include "common/util.h"
+#include "worker/fwd.h"
+#include "worker/repl.h"
+#include "worker/setup.h"
+
+#define W_MAX_MSGS_PER_TURN	20000	/* then look at sinks and signals again */
+#define W_CKPT_EVERY_MS		200	/* LMDB commit cadence for confirmed */
+#define W_DRAIN_MS		10000
+
+enum wstate { W_CONNECTING, W_STREAMING, W_DRAINING };
+static const char *const wstate_names[] = { "CONNECTING", "STREAMING", "DRAINING" };
+
+static struct worker {
+	const struct cfg	*cfg;
+	const struct cfg_slot	*slot;
+	struct ckpt		*ck;
+	struct ckpt_batch	 batch;
+	struct repl		 repl;
+	struct fwd		 fwd;
+	struct pgo_decoder	 dec;
+	struct relcache		*rels;
+	enum wstate		 state;
+	lsn_t			 confirmed;	/* committed to LMDB */
+	lsn_t			 idle_end;	/* last keepalive WAL end */
+	int			 in_txn;
+	int			 reply_due;
+	int64_t			 ckpt_ms;
+	int64_t			 drain_deadline;
+	uint64_t		 changes;
+	char			 key[CKPT_KEY_MAX + 1];	/* slot/<name>/confirmed */
+	char			 status_key[CKPT_KEY_MAX + 1];
+} W;
+
+static void
+set_state(enum wstate s)
+{
+	if (W.state != s)
+		log_info("state %s -> %s", wstate_names[W.state], wstate_names[s]);
+	W.state = s;
+}
+
+/* Commit the new confirmed LSN to LMDB, then tell PostgreSQL. */
+static int
+confirm(int64_t now, int force)
+{
+	lsn_t target = fwd_min_acked(&W.fwd);
+	char status[160];
+
+	if (target < W.confirmed)
+		target = W.confirmed;
+	/* Idle: nothing open or unacked, so the keepalive's end is safe too. */
+	if (!W.in_txn && !fwd_in_flight(&W.fwd) && fwd_all_ready(&W.fwd) &&
+	    W.idle_end > target)
+		target = W.idle_end;
+	if (target > W.confirmed && (force || now - W.ckpt_ms >= W_CKPT_EVERY_MS)) {
+		ckpt_put_lsn(&W.batch, W.key, target);
+		snprintf(status, sizeof(status), "state=%s pid=%d changes=%llu",
+		    wstate_names[W.state], (int)getpid(), (unsigned long long)W.changes);
+		ckpt_put(&W.batch, W.status_key, status, strlen(status));
+		if (ckpt_commit(W.ck, &W.batch) < 0)
+			return -1;
+		W.confirmed = target;
+		W.ckpt_ms = now;
+		W.reply_due = 1;
+	}
+	if (W.repl.conn && (W.reply_due ||
+	    now - W.repl.last_status_ms >= W.cfg->status_interval_ms)) {
+		W.reply_due = 0;
+		return repl_status(&W.repl, W.confirmed, now);
+	}
+	return 0;
+}
+
+static int
+handle_pgo(lsn_t wal, const uint8_t *data, size_t len)
+{
+	struct pgo_msg m;
+	char l[LSN_BUFLEN];
+
+	if (pgo_decode(&W.dec, data, len, &m) < 0) {
+		log_error("malformed pgoutput message at %s: %s", lsn_format(wal, l), W.dec.err);
+		return -1;
+	}
+	switch (m.type) {
+	case PGO_BEGIN:
+		W.in_txn = 1;
+		fwd_begin(&W.fwd, m.begin.final_lsn, wal, data, len);
+		break;
+	case PGO_COMMIT:
+		fwd_commit(&W.fwd, m.commit.end_lsn, wal, data, len);
+		W.in_txn = 0;
+		break;
+	case PGO_RELATION:
+		relcache_put(W.rels, m.rel);
+		fwd_all(&W.fwd, wal, data, len);
+		break;
+	case PGO_INSERT: case PGO_UPDATE: case PGO_DELETE:
+		if (relcache_get(W.rels, m.change.relid) == NULL) {
+			log_error("change for unknown relation %u at %s", m.change.relid,
+			    lsn_format(wal, l));
+			return -1;
+		}
+		W.changes++;
+		/* FALLTHROUGH */
+	case PGO_TRUNCATE: case PGO_ORIGIN: case PGO_TYPE:
+		if (W.in_txn)
+			fwd_txn(&W.fwd, wal, data, len);
+		break;
+	case PGO_MESSAGE:	/* watermarks and user messages: later issues */
+		break;
+	}
+	return fwd_flush(&W.fwd, 1);
+}
+
+/* Read what the server has, up to a bound.  -1: the stream failed. */
+static int
+read_stream(void)
+{
+	struct repl_msg m;
+	int rc = 0;
+
+	for (int n = 0; n < W_MAX_MSGS_PER_TURN; n++) {
+		if ((rc = repl_read(&W.repl, &m)) <= 0)
+			break;
+		if (m.kind == 'k') {
+			W.idle_end = m.wal_end;
+			if (m.reply) {	/* answer at once, whatever else waits */
+				W.reply_due = 1;
+				break;
+			}
+			continue;
+		}
+		if (handle_pgo(m.data_start ? m.data_start : m.wal_end, m.data, m.len) < 0)
+			return -1;
+		if (fwd_unacked_max(&W.fwd) > (uint64_t)W.cfg->max_unacked_bytes)
+			break;
+	}
+	return rc < 0 ? -1 : 0;
+}
+
+static int
+start_stream(void)
+{
+	int rc;
+
+	repl_close(&W.repl);
+	W.in_txn = 0;
+	if ((rc = repl_start(&W.repl, W.cfg, W.slot, W.confirmed)) != 0)
+		return rc;
+	W.fwd.streaming = 1;
+	set_state(W_STREAMING);
+	return 0;
+}
+
+static int
+reading(void)
+{
+	return W.state == W_STREAMING && fwd_all_ready(&W.fwd) &&
+	    fwd_unacked_max(&W.fwd) <= (uint64_t)W.cfg->max_unacked_bytes;
+}
+
+/* One turn of the loop; returns -1 to keep going, else an exit code. */
+static int
+turn(void)
+{
+	zmq_pollitem_t items[2 * 64 + 2];
+	size_t n = fwd_pollitems(&W.fwd, items);
+	int64_t now;
+	int rd = reading();
+
+	items[n++] = (zmq_pollitem_t){ .fd = sig_fd(), .events = ZMQ_POLLIN };
+	if (rd)
+		items[n++] = (zmq_pollitem_t){ .fd = repl_socket(&W.repl), .events = ZMQ_POLLIN };
+	if (zmq_poll(items, (int)n, 100) < 0 && errno != EINTR)
+		return PROC_EXIT_RETRY;
+	now = util_now_ms();
+	if (sig_take(SIGQUIT))
+		return PROC_EXIT_STOP;
+	if (sig_take(SIGUSR2))
+		log_reopen();
+	if ((sig_take(SIGTERM) | sig_take(SIGINT)) && W.state != W_DRAINING) {
+		set_state(W_DRAINING);
+		W.drain_deadline = now + W_DRAIN_MS;
+	}
+	if (fwd_service(&W.fwd, now) < 0)
+		return PROC_EXIT_RETRY;
+	if (W.state == W_DRAINING) {
+		if (fwd_flush(&W.fwd, 0) < 0 || confirm(now, 1) < 0)
+			return PROC_EXIT_RETRY;
+		return (!fwd_in_flight(&W.fwd) || now > W.drain_deadline) ? PROC_EXIT_STOP : -1;
+	}
+	if (fwd_take_resync(&W.fwd) || (W.state == W_CONNECTING && fwd_all_ready(&W.fwd))) {
+		int rc = start_stream();
+
+		if (rc != 0)
+			return rc;
+	}
+	if (rd && read_stream() < 0)
+		return PROC_EXIT_RETRY;
+	if (fwd_flush(&W.fwd, 0) < 0 || confirm(now, 0) < 0)
+		return PROC_EXIT_RETRY;
+	return -1;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *name;
+	char dbname[128];
+	int rc;
+
+	W.cfg = proc_child_init(argc, argv, "worker", &name);
+	if ((W.slot = cfg_slot_find(W.cfg, name)) == NULL)
+		fatal(PROC_EXIT_FATAL, "slot %s is not in %s", name, W.cfg->path);
+	if ((W.ck = ckpt_open(W.cfg->state_dir, (size_t)W.cfg->lmdb_map_size)) == NULL)
+		return PROC_EXIT_RETRY;
+	if (W.slot->nsinks > 64)
+		fatal(PROC_EXIT_FATAL, "slot %s: at most 64 sinks", name);
+	snprintf(W.key, sizeof(W.key), "slot/%s/confirmed", W.slot->name);
+	snprintf(W.status_key, sizeof(W.status_key), "slot/%s/status", W.slot->name);
+	if (ckpt_get_lsn(W.ck, W.key, &W.confirmed) < 0)
+		return PROC_EXIT_RETRY;
+	if ((rc = setup_source(W.cfg, W.slot, W.confirmed != 0, dbname, sizeof(dbname))) != 0)
+		return rc;
+	W.rels = relcache_new();
+	if (fwd_open(&W.fwd, W.cfg, W.slot, W.ck) < 0)
+		return PROC_EXIT_RETRY;
+	snprintf(W.fwd.dbname, sizeof(W.fwd.dbname), "%s", dbname);
+	log_info("waiting for %zu sink(s)", W.fwd.nsinks);
+	while ((rc = turn()) < 0)
+		;
+	if (rc == PROC_EXIT_STOP)
+		log_info("stopped; confirmed %s", lsn_format(W.confirmed, dbname));
+	repl_close(&W.repl);
+	fwd_close(&W.fwd);
+	relcache_free(W.rels);
+	pgo_decoder_free(&W.dec);
+	ckpt_batch_free(&W.batch);
+	ckpt_close(W.ck);
+	return rc;
+}

@@ -1,0 +1,21 @@
+/*
+ * setup: what must hold on the source before a slot can stream: wal_level,
+ * the slot's publication (created if missing, missing tables added) and the
+ * replication slot itself.  Uses a plain SQL connection, closed afterwards.
+ */
+#ifndef PGCDC_SETUP_H
+#define PGCDC_SETUP_H
+
+#include "common/cfg.h"
+#include <stddef.h>
+
+#include "common/lsn.h"
+
+/* Returns 0, or the worker exit code: 1 retryable, 2 fatal (logged with fix).
+ * has_progress: LMDB holds a confirmed LSN for this slot, so a missing slot
+ * means changes may have been lost and must not be papered over.
+ * dbname receives the source database name (for the envelope's "db"). */
+int setup_source(const struct cfg *cfg, const struct cfg_slot *slot, int has_progress,
+    char *dbname, size_t dblen);
+
+#endif
