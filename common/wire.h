@@ -12,6 +12,8 @@
  * sink -> worker
  *   WIRE_ACK    u64 epoch (of the last HELLO seen), u64 end_lsn, cstr slot.
  *               Cumulative: every transaction with end_lsn <= this is durable.
+ *               epoch 0 means "I lost the stream (malformed or out of order
+ *               input): say HELLO again and resend what I lack".
  * Transactions travel as BEGIN, changes, COMMIT; a sink skips a transaction
  * whose final_lsn is below what it already holds.  Decoding never trusts the
  * peer: a malformed frame is rejected whole.

@@ -167,6 +167,12 @@ ack_pop(struct fwd_sink *s)
 static void
 handle_ack(struct fwd *f, struct fwd_sink *s, const struct wire_rec *a)
 {
+	if (a->epoch == 0 && s->ready) {
+		log_warn("sink %s lost the stream; resending what it lacks", s->name);
+		s->ready = 0;
+		s->lost |= f->streaming;
+		s->hello_ms = 0;
+	}
 	if (a->lsn > s->acked)
 		s->acked = a->lsn;
 	if (s->acked > s->sent)

@@ -1,0 +1,269 @@
+/*
+ * core: per-slot state of a sink and the dispatch of wire records to the
+ * sink kind.  A transaction whose final_lsn is below what the slot already
+ * applied is skipped (it was delivered before a crash or a stream restart).
+ * A slot whose input breaks (malformed or out of order) drops everything
+ * until its worker says HELLO again, so nothing half-applied is ever acked.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "sink/sink.h"
+
+int
+sink_open(struct sink *s, const struct cfg *cfg, const struct cfg_sink *conf)
+{
+	memset(s, 0, sizeof(*s));
+	s->cfg = cfg;
+	s->conf = conf;
+	switch (conf->type) {
+	case CFG_SINK_JSONL:
+		s->ops = &sink_jsonl_ops;
+		break;
+	default:
+		log_error("sink %s: type %s is not available in this build", conf->name,
+		    cfg_sink_type_name(conf->type));
+		return -1;
+	}
+	if ((s->ck = ckpt_open(cfg->state_dir, (size_t)cfg->lmdb_map_size)) == NULL)
+		return -1;
+	return s->ops->open(s);
+}
+
+void
+sink_close(struct sink *s)
+{
+	if (s->ops)
+		s->ops->close(s);
+	for (size_t i = 0; i < s->nslots; i++)
+		relcache_free(s->slots[i].rels);
+	free(s->slots);
+	pgo_decoder_free(&s->dec);
+	ckpt_batch_free(&s->batch);
+	if (s->ck)
+		ckpt_close(s->ck);
+}
+
+struct sink_slot *
+sink_slot_find(struct sink *s, const char *name)
+{
+	for (size_t i = 0; i < s->nslots; i++)
+		if (strcmp(s->slots[i].name, name) == 0)
+			return &s->slots[i];
+	return NULL;
+}
+
+static struct sink_slot *
+slot_add(struct sink *s, const char *name)
+{
+	char key[CKPT_KEY_MAX + 1];
+	struct sink_slot *sl;
+
+	if (strlen(name) >= sizeof(sl->name))
+		return NULL;
+	sl = realloc(s->slots, (s->nslots + 1) * sizeof(*s->slots));
+	if (sl == NULL)
+		fatal(1, "%s: out of memory", __func__);
+	s->slots = sl;
+	sl = &s->slots[s->nslots];
+	memset(sl, 0, sizeof(*sl));
+	snprintf(sl->name, sizeof(sl->name), "%s", name);
+	snprintf(key, sizeof(key), "sink/%s/pos/%s", s->conf->name, name);
+	if (ckpt_get_lsn(s->ck, key, &sl->applied) < 0)
+		return NULL;
+	sl->durable = sl->acked = sl->applied;
+	sl->rels = relcache_new();
+	s->nslots++;
+	return sl;
+}
+
+static void
+slot_reset(struct sink *s, struct sink_slot *sl)
+{
+	if (sl->in_txn && !sl->skip)
+		s->ops->rollback(s, sl);
+	sl->in_txn = 0;
+	relcache_free(sl->rels);
+	sl->rels = relcache_new();
+	s->rel_gen++;
+}
+
+static int
+hello(struct sink *s, const char *rid, const struct wire_rec *rec)
+{
+	struct sink_slot *sl;
+
+	if (strcmp(rec->slot, rid) != 0) {
+		log_error("HELLO for slot %s from peer %s: rejected", rec->slot, rid);
+		return 0;
+	}
+	if ((sl = sink_slot_find(s, rid)) == NULL && (sl = slot_add(s, rid)) == NULL)
+		return -1;
+	slot_reset(s, sl);
+	sl->epoch = rec->epoch;
+	snprintf(sl->db, sizeof(sl->db), "%s", rec->dbname);
+	sl->ack_due = 1;	/* answer the HELLO with the next ack */
+	return 0;
+}
+
+/* Input we cannot follow: drop the slot's stream until the next HELLO. */
+static void
+slot_break(struct sink *s, struct sink_slot *sl, lsn_t wal, const char *why)
+{
+	char l[LSN_BUFLEN];
+
+	log_error("slot %s: %s at %s; asking the worker to resend", sl->name, why,
+	    lsn_format(wal, l));
+	slot_reset(s, sl);
+	sl->epoch = 0;
+	sl->ack_due = 1;
+}
+
+static int
+change(struct sink *s, struct sink_slot *sl, const struct pgo_msg *m, lsn_t wal)
+{
+	static const char ops[256] = { ['I'] = 'c', ['U'] = 'u', ['D'] = 'd' };
+	struct sink_change c = { .op = ops[(uint8_t)m->type], .wal_lsn = wal };
+
+	if ((c.rel = relcache_get(sl->rels, m->change.relid)) == NULL) {
+		slot_break(s, sl, wal, "change for a relation never described");
+		return 0;
+	}
+	c.old_kind = m->change.old_kind;
+	c.old = c.old_kind ? &s->dec.oldt : NULL;
+	c.new = m->change.has_new ? &s->dec.newt : NULL;
+	sl->ordinal++;
+	return s->ops->change(s, sl, &c);
+}
+
+static int
+truncate_rels(struct sink *s, struct sink_slot *sl, const struct pgo_msg *m, lsn_t wal)
+{
+	struct sink_change c = { .op = 't', .wal_lsn = wal };
+
+	for (uint32_t i = 0; i < m->truncate.nrels; i++) {
+		if ((c.rel = relcache_get(sl->rels, pgo_truncate_relid(m, i))) == NULL) {
+			slot_break(s, sl, wal, "truncate of a relation never described");
+			return 0;
+		}
+		sl->ordinal++;
+		if (s->ops->change(s, sl, &c) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+commit(struct sink *s, struct sink_slot *sl, const struct pgo_msg *m)
+{
+	sl->in_txn = 0;
+	if (sl->skip)
+		return 0;
+	sl->applied = m->commit.end_lsn;
+	s->dirty = 1;
+	return s->ops->commit(s, sl);
+}
+
+static int
+apply(struct sink *s, struct sink_slot *sl, const struct wire_rec *rec)
+{
+	struct pgo_msg m;
+
+	if (pgo_decode(&s->dec, rec->data, rec->len, &m) < 0) {
+		slot_break(s, sl, rec->lsn, s->dec.err);
+		return 0;
+	}
+	if (m.type == PGO_RELATION) {
+		relcache_put(sl->rels, m.rel);
+		s->rel_gen++;
+		return 0;
+	}
+	if (m.type == PGO_BEGIN) {
+		if (sl->in_txn && !sl->skip)	/* the stream restarted mid-transaction */
+			s->ops->rollback(s, sl);
+		sl->in_txn = 1;
+		sl->final_lsn = m.begin.final_lsn;
+		sl->xid = m.begin.xid;
+		sl->commit_ts = m.begin.commit_ts;
+		sl->ordinal = 0;
+		sl->skip = m.begin.final_lsn < sl->applied;
+		return 0;
+	}
+	if (!sl->in_txn) {
+		if (m.type != PGO_MESSAGE)
+			slot_break(s, sl, rec->lsn, "change outside a transaction");
+		return 0;
+	}
+	if (sl->skip)
+		return m.type == PGO_COMMIT ? commit(s, sl, &m) : 0;
+	switch (m.type) {
+	case PGO_INSERT: case PGO_UPDATE: case PGO_DELETE:
+		return change(s, sl, &m, rec->lsn);
+	case PGO_TRUNCATE:
+		return truncate_rels(s, sl, &m, rec->lsn);
+	case PGO_COMMIT:
+		return commit(s, sl, &m);
+	default:		/* origin, type, message: not rendered yet */
+		return 0;
+	}
+}
+
+int
+sink_frame(struct sink *s, const char *rid, const void *frame, size_t len)
+{
+	struct sink_slot *sl = sink_slot_find(s, rid);
+	struct wire_rec rec;
+	char err[128];
+	struct rd r;
+	int rc;
+
+	if (wire_frame_open(&r, frame, len, err, sizeof(err)) < 0) {
+		log_error("frame from %s rejected: %s", rid, err);
+		return 0;
+	}
+	s->now_ms = util_wall_ms();
+	while ((rc = wire_next(&r, &rec, err, sizeof(err))) > 0) {
+		if (rec.kind == WIRE_HELLO) {
+			if (hello(s, rid, &rec) < 0)
+				return -1;
+			sl = sink_slot_find(s, rid);
+		} else if (rec.kind != WIRE_PGO || sl == NULL || sl->epoch == 0) {
+			continue;	/* not ours, or before its HELLO: dropped */
+		} else if (apply(s, sl, &rec) < 0) {
+			return -1;
+		}
+	}
+	if (rc < 0 && sl != NULL && sl->epoch != 0)
+		slot_break(s, sl, LSN_INVALID, err);
+	else if (rc < 0)
+		log_error("frame from %s rejected: %s", rid, err);
+	return 0;
+}
+
+int
+sink_flush(struct sink *s)
+{
+	char key[CKPT_KEY_MAX + 1];
+
+	if (!s->dirty)
+		return 0;
+	if (s->ops->flush(s, &s->batch) < 0)
+		return -1;
+	for (size_t i = 0; i < s->nslots; i++) {
+		struct sink_slot *sl = &s->slots[i];
+
+		if (sl->applied == sl->durable)
+			continue;
+		snprintf(key, sizeof(key), "sink/%s/pos/%s", s->conf->name, sl->name);
+		ckpt_put_lsn(&s->batch, key, sl->applied);
+	}
+	if (ckpt_commit(s->ck, &s->batch) < 0)
+		return -1;
+	for (size_t i = 0; i < s->nslots; i++)
+		s->slots[i].durable = s->slots[i].applied;
+	s->dirty = 0;
+	return 0;
+}

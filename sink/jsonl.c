@@ -1,0 +1,461 @@
+/*
+ * jsonl: Debezium JSON lines in <dir>/<schema>.<table>/<segment>.jsonl,
+ * segments named %020llu so lexical order is event order.
+ * Exactly once: data is fsync'd before its (segment, offset) is committed to
+ * LMDB together with the slot position; at open, anything past the committed
+ * offset (and any later segment) is cut away, so a crash can neither lose a
+ * committed transaction nor leave half of one.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/json.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "sink/sink.h"
+
+#define JSONL_WRITE_AT	(1024 * 1024)	/* write pending bytes out past this */
+
+struct jfile {
+	char		 name[300];	/* directory name: escaped schema.table */
+	int		 fd;
+	uint64_t	 seg;
+	uint64_t	 committed_seg;	/* (segment, offset) recorded in LMDB */
+	uint64_t	 committed;
+	uint64_t	 boundary;	/* end of the last complete transaction */
+	uint64_t	 written;	/* bytes in the file */
+	struct buf	 pending;	/* rendered, not yet written */
+	const struct sink_slot *owner;	/* slot whose open transaction wrote here */
+	struct jfile	*next;
+};
+
+struct jsonl {
+	char		 dir[PATH_MAX];
+	struct jfile	*files;		/* list; few hundred at most per sink */
+	struct jfile	*last;		/* one-entry cache for runs of one table */
+	const struct rel *last_rel;
+	uint64_t	 last_gen;	/* sink rel_gen when last was cached */
+	struct jfile	**touched;	/* files written by open transactions */
+	size_t		 ntouched, cap;
+};
+
+struct jrec {		/* LMDB value of sink/<sink>/file/<name> */
+	uint8_t		seg[8];
+	uint8_t		off[8];
+};
+
+static uint64_t
+get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static void
+put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+/* snprintf into a path buffer; -1 (logged) if it does not fit. */
+static int __attribute__((format(printf, 3, 4)))
+jpath(char *out, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(out, len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= len) {
+		log_error("path too long: %s...", out);
+		return -1;
+	}
+	return 0;
+}
+
+/* "schema.table" with '/' and '%' escaped so it is one path component. */
+static void
+dir_name(const struct rel *rel, char *out, size_t len)
+{
+	char raw[300];
+	size_t o = 0;
+
+	snprintf(raw, sizeof(raw), "%s.%s", rel->schema, rel->table);
+	for (const char *p = raw; *p && o + 4 < len; p++) {
+		if (*p == '/' || *p == '%' || (p == raw && *p == '.'))
+			o += (size_t)snprintf(out + o, len - o, "%%%02X", (unsigned char)*p);
+		else
+			out[o++] = *p;
+	}
+	out[o] = '\0';
+}
+
+static int
+file_key(struct sink *s, const char *name, char *key, size_t len)
+{
+	int n = snprintf(key, len, "sink/%s/file/%s", s->conf->name, name);
+
+	return (n < 0 || (size_t)n >= len) ? -1 : 0;
+}
+
+static int
+seg_path(struct jsonl *j, const char *name, uint64_t seg, char *out, size_t len)
+{
+	return jpath(out, len, "%s/%s/%020llu.jsonl", j->dir, name,
+	    (unsigned long long)seg);
+}
+
+static int
+write_all(int fd, const uint8_t *p, size_t n, const char *what)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			log_error("write %s: %s%s", what, strerror(errno), errno == ENOSPC ?
+			    "; fix: free space there, pgcdc resumes where it stopped" : "");
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int
+file_write_pending(struct jsonl *j, struct jfile *f)
+{
+	char what[PATH_MAX];
+
+	if (f->pending.len == 0)
+		return 0;
+	if (jpath(what, sizeof(what), "%s/%s", j->dir, f->name) < 0 ||
+	    write_all(f->fd, f->pending.data, f->pending.len, what) < 0)
+		return -1;
+	f->written += f->pending.len;
+	buf_reset(&f->pending);
+	return 0;
+}
+
+static int
+file_open_seg(struct jsonl *j, struct jfile *f)
+{
+	char path[PATH_MAX], tdir[PATH_MAX];
+	struct stat st;
+	int created;
+
+	if (jpath(tdir, sizeof(tdir), "%s/%s", j->dir, f->name) < 0 ||
+	    util_mkdir_p(tdir, 0700) < 0 || seg_path(j, f->name, f->seg, path, sizeof(path)) < 0)
+		return -1;
+	created = access(path, F_OK) != 0;
+	f->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (f->fd < 0 || fstat(f->fd, &st) < 0) {
+		log_error("open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if ((uint64_t)st.st_size != f->written) {
+		log_error("%s has %lld bytes, %llu committed: the file was changed "
+		    "behind pgcdc's back", path, (long long)st.st_size,
+		    (unsigned long long)f->written);
+		return -1;
+	}
+	return created ? util_fsync_dir(tdir) : 0;
+}
+
+static struct jfile *
+file_get(struct sink *s, const struct rel *rel)
+{
+	struct jsonl *j = s->impl;
+	char name[300], key[CKPT_KEY_MAX + 1];
+	struct jrec rec;
+	size_t len = sizeof(rec);
+	struct jfile *f;
+	int found;
+
+	if (j->last && j->last_rel == rel && j->last_gen == s->rel_gen)
+		return j->last;
+	dir_name(rel, name, sizeof(name));
+	for (f = j->files; f; f = f->next)
+		if (strcmp(f->name, name) == 0)
+			goto out;
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		fatal(1, "%s: out of memory", __func__);
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	f->seg = 1;
+	if (file_key(s, name, key, sizeof(key)) < 0 ||
+	    (found = ckpt_get(s->ck, key, &rec, &len)) < 0)
+		goto fail;
+	if (found && len == sizeof(rec)) {
+		f->seg = get_be64(rec.seg);
+		f->written = get_be64(rec.off);
+	}
+	f->committed_seg = f->seg;
+	f->committed = f->boundary = f->written;
+	if (file_open_seg(j, f) < 0)
+		goto fail;
+	f->next = j->files;
+	j->files = f;
+out:
+	j->last = f;
+	j->last_rel = rel;
+	j->last_gen = s->rel_gen;
+	return f;
+fail:
+	free(f);
+	return NULL;
+}
+
+static int
+rotate(struct sink *s, struct jfile *f)
+{
+	struct jsonl *j = s->impl;
+
+	if (file_write_pending(j, f) < 0 || fdatasync(f->fd) < 0)
+		return -1;
+	close(f->fd);
+	f->seg++;
+	f->written = f->boundary = 0;
+	return file_open_seg(j, f);
+}
+
+/* First write of an open transaction into f. */
+static int
+touch(struct sink *s, struct sink_slot *sl, struct jfile *f)
+{
+	struct jsonl *j = s->impl;
+
+	if (f->owner == sl)
+		return 0;
+	if (f->owner != NULL) {
+		log_error("table %s is written by slots %s and %s at once; fix: give "
+		    "each table to one slot", f->name, f->owner->name, sl->name);
+		return -1;
+	}
+	if (f->boundary >= (uint64_t)s->conf->segment_bytes && rotate(s, f) < 0)
+		return -1;
+	if (j->ntouched == j->cap) {
+		j->cap = j->cap ? 2 * j->cap : 16;
+		if ((j->touched = realloc(j->touched, j->cap * sizeof(*j->touched))) == NULL)
+			fatal(1, "%s: out of memory", __func__);
+	}
+	j->touched[j->ntouched++] = f;
+	f->owner = sl;
+	return 0;
+}
+
+static int
+jsonl_change(struct sink *s, struct sink_slot *sl, const struct sink_change *c)
+{
+	struct jfile *f = file_get(s, c->rel);
+	struct json_src src = {
+		.name = sl->name, .db = sl->db, .commit_ts = sl->commit_ts,
+		.xid = sl->xid, .lsn = c->wal_lsn ? c->wal_lsn : sl->final_lsn,
+		.commit_lsn = sl->final_lsn, .ordinal = sl->ordinal, .snapshot = "false",
+	};
+
+	if (f == NULL || touch(s, sl, f) < 0)
+		return -1;
+	json_envelope(&f->pending, c->op, c->rel, c->old, c->old_kind, c->new, &src,
+	    s->now_ms);
+	buf_putc(&f->pending, '\n');
+	if (f->pending.len >= JSONL_WRITE_AT)
+		return file_write_pending(s->impl, f);
+	return 0;
+}
+
+/* Apply fn to the files of sl's open transaction and drop them from the list. */
+static void
+release(struct jsonl *j, struct sink_slot *sl, void (*fn)(struct jsonl *, struct jfile *))
+{
+	size_t keep = 0;
+
+	for (size_t i = 0; i < j->ntouched; i++) {
+		struct jfile *f = j->touched[i];
+
+		if (f->owner != sl) {
+			j->touched[keep++] = f;
+			continue;
+		}
+		fn(j, f);
+		f->owner = NULL;
+	}
+	j->ntouched = keep;
+}
+
+static void
+mark_boundary(struct jsonl *j, struct jfile *f)
+{
+	(void)j;
+	f->boundary = f->written + f->pending.len;
+}
+
+static void
+cut_back(struct jsonl *j, struct jfile *f)
+{
+	if (f->boundary >= f->written) {
+		f->pending.len = f->boundary - f->written;
+		return;
+	}
+	buf_reset(&f->pending);
+	if (ftruncate(f->fd, (off_t)f->boundary) < 0)
+		fatal(1, "truncate %s/%s: %s", j->dir, f->name, strerror(errno));
+	f->written = f->boundary;
+}
+
+static int
+jsonl_commit(struct sink *s, struct sink_slot *sl)
+{
+	release(s->impl, sl, mark_boundary);
+	return 0;
+}
+
+static void
+jsonl_rollback(struct sink *s, struct sink_slot *sl)
+{
+	release(s->impl, sl, cut_back);
+}
+
+static int
+jsonl_flush(struct sink *s, struct ckpt_batch *batch)
+{
+	struct jsonl *j = s->impl;
+	char key[CKPT_KEY_MAX + 1];
+	struct jrec rec;
+
+	for (struct jfile *f = j->files; f; f = f->next) {
+		if (f->boundary == f->committed && f->seg == f->committed_seg)
+			continue;
+		if (file_write_pending(j, f) < 0 || fdatasync(f->fd) < 0) {
+			log_error("sync %s/%s: %s", j->dir, f->name, strerror(errno));
+			return -1;
+		}
+		put_be64(rec.seg, f->seg);
+		put_be64(rec.off, f->boundary);
+		if (file_key(s, f->name, key, sizeof(key)) < 0)
+			return -1;
+		ckpt_put(batch, key, &rec, sizeof(rec));
+		f->committed_seg = f->seg;
+		f->committed = f->boundary;
+	}
+	return 0;
+}
+
+/* Recovery of one table directory against its LMDB record. */
+static int
+recover_dir(struct sink *s, const char *name)
+{
+	struct jsonl *j = s->impl;
+	char key[CKPT_KEY_MAX + 1], path[PATH_MAX], tdir[PATH_MAX];
+	uint64_t cseg = 0, coff = 0;
+	struct jrec rec;
+	size_t len = sizeof(rec);
+	struct dirent *de;
+	DIR *d;
+	int found, rc = 0;
+
+	if (file_key(s, name, key, sizeof(key)) < 0 ||
+	    (found = ckpt_get(s->ck, key, &rec, &len)) < 0)
+		return -1;
+	if (found && len == sizeof(rec)) {
+		cseg = get_be64(rec.seg);
+		coff = get_be64(rec.off);
+	}
+	if (jpath(tdir, sizeof(tdir), "%s/%s", j->dir, name) < 0)
+		return -1;
+	if ((d = opendir(tdir)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL && rc == 0) {
+		unsigned long long seg;
+		char tail[8];
+
+		if (sscanf(de->d_name, "%20llu%7s", &seg, tail) != 2 || strcmp(tail, ".jsonl"))
+			continue;
+		seg_path(j, name, seg, path, sizeof(path));
+		if (seg > cseg) {
+			log_info("recovery: removing uncommitted %s", path);
+			rc = unlink(path);
+		} else if (seg == cseg) {
+			struct stat st;
+
+			if (stat(path, &st) < 0 || (uint64_t)st.st_size < coff) {
+				log_error("recovery: %s is shorter than its committed %llu "
+				    "bytes: output was lost outside pgcdc", path,
+				    (unsigned long long)coff);
+				rc = -1;
+			} else if ((uint64_t)st.st_size > coff) {
+				log_info("recovery: cutting %s back to %llu bytes", path,
+				    (unsigned long long)coff);
+				rc = truncate(path, (off_t)coff);
+			}
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+static int
+jsonl_open(struct sink *s)
+{
+	struct jsonl *j = calloc(1, sizeof(*j));
+	struct dirent *de;
+	DIR *d;
+	int rc = 0;
+
+	if (j == NULL)
+		return -1;
+	s->impl = j;
+	if (jpath(j->dir, sizeof(j->dir) - 600, "%s", s->conf->dir) < 0 ||
+	    util_mkdir_p(j->dir, 0700) < 0 || (d = opendir(j->dir)) == NULL) {
+		log_error("jsonl dir %s: %s", j->dir, strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL && rc == 0)
+		if (de->d_name[0] != '.')
+			rc = recover_dir(s, de->d_name);
+	closedir(d);
+	return rc;
+}
+
+static void
+jsonl_close(struct sink *s)
+{
+	struct jsonl *j = s->impl;
+	struct jfile *n;
+
+	if (j == NULL)
+		return;
+	for (struct jfile *f = j->files; f; f = n) {
+		n = f->next;
+		close(f->fd);
+		buf_free(&f->pending);
+		free(f);
+	}
+	free(j->touched);
+	free(j);
+	s->impl = NULL;
+}
+
+const struct sink_ops sink_jsonl_ops = {
+	.type = "jsonl",
+	.open = jsonl_open,
+	.change = jsonl_change,
+	.commit = jsonl_commit,
+	.rollback = jsonl_rollback,
+	.flush = jsonl_flush,
+	.close = jsonl_close,
+};

@@ -1,0 +1,154 @@
+/*
+ * pgcdc-sink: binds a ZeroMQ ROUTER at ipc://<run_dir>/sink-<name>.ipc,
+ * applies frames from every worker that connects, and group-commits: after
+ * draining what has arrived it flushes once (fsync + LMDB) and acks each
+ * slot's new durable position.  SIGTERM: flush, ack, exit 0.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <zmq.h>
+
+#include "common/log.h"
+#include "common/proc.h"
+#include "common/sig.h"
+#include "common/util.h"
+#include "common/wire.h"
+#include "sink/sink.h"
+
+#define SINK_BATCH_FRAMES	256	/* flush at least this often */
+
+static int
+bind_router(void *zctx, const struct cfg *cfg, const char *name, void **out)
+{
+	char ep[512];
+	int one = 1, zero = 0;
+	void *sock;
+
+	if (util_mkdir_p(cfg->run_dir, 0700) < 0 ||
+	    wire_sink_endpoint(cfg->run_dir, name, ep, sizeof(ep)) < 0)
+		return -1;
+	if ((sock = zmq_socket(zctx, ZMQ_ROUTER)) == NULL ||
+	    zmq_setsockopt(sock, ZMQ_ROUTER_HANDOVER, &one, sizeof(one)) < 0 ||
+	    zmq_setsockopt(sock, ZMQ_RCVHWM, &zero, sizeof(zero)) < 0 ||
+	    zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof(zero)) < 0 ||
+	    zmq_bind(sock, ep) < 0) {
+		log_error("bind %s: %s", ep, zmq_strerror(errno));
+		return -1;
+	}
+	log_info("listening on %s", ep);
+	*out = sock;
+	return 0;
+}
+
+static void
+send_acks(struct sink *s, void *sock, struct buf *b)
+{
+	for (size_t i = 0; i < s->nslots; i++) {
+		struct sink_slot *sl = &s->slots[i];
+
+		if (!sl->ack_due && sl->acked == sl->durable)
+			continue;
+		wire_frame_start(b);
+		wire_put_ack(b, sl->epoch, sl->durable, sl->name);
+		/* A worker that is gone just misses it: it asks again on HELLO. */
+		if (zmq_send(sock, sl->name, strlen(sl->name), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+		    zmq_send(sock, b->data, b->len, ZMQ_DONTWAIT) < 0)
+			continue;
+		sl->ack_due = 0;
+		sl->acked = sl->durable;
+	}
+}
+
+/* Receive one [routing id, frame] message; 1 got one, 0 none, -1 error. */
+static int
+recv_frame(struct sink *s, void *sock, zmq_msg_t *id, zmq_msg_t *frame)
+{
+	char rid[64];
+	size_t n;
+
+	if (zmq_msg_recv(id, sock, ZMQ_DONTWAIT) < 0)
+		return errno == EAGAIN ? 0 : -1;
+	if (!zmq_msg_more(id) || zmq_msg_recv(frame, sock, 0) < 0)
+		return 0;
+	while (zmq_msg_more(frame) && zmq_msg_recv(frame, sock, 0) >= 0)
+		;	/* extra parts are not ours: drop them */
+	n = zmq_msg_size(id);
+	if (n == 0 || n >= sizeof(rid))
+		return 1;
+	memcpy(rid, zmq_msg_data(id), n);
+	rid[n] = '\0';
+	return sink_frame(s, rid, zmq_msg_data(frame), zmq_msg_size(frame)) < 0 ? -1 : 1;
+}
+
+static int
+loop(struct sink *s, void *sock)
+{
+	struct buf ack = { 0 };
+	zmq_msg_t id, frame;
+	int rc = PROC_EXIT_RETRY;
+
+	zmq_msg_init(&id);
+	zmq_msg_init(&frame);
+	for (;;) {
+		zmq_pollitem_t items[2] = {
+			{ .socket = sock, .events = ZMQ_POLLIN },
+			{ .fd = sig_fd(), .events = ZMQ_POLLIN },
+		};
+		int n = 0, got = 1;
+
+		if (zmq_poll(items, 2, 1000) < 0 && errno != EINTR)
+			break;
+		if (sig_take(SIGUSR2))
+			log_reopen();
+		if (sig_take(SIGQUIT)) {
+			rc = PROC_EXIT_STOP;
+			break;
+		}
+		if (sig_take(SIGTERM) | sig_take(SIGINT)) {
+			rc = sink_flush(s) < 0 ? PROC_EXIT_RETRY : PROC_EXIT_STOP;
+			send_acks(s, sock, &ack);
+			break;
+		}
+		while (n++ < SINK_BATCH_FRAMES && (got = recv_frame(s, sock, &id, &frame)) > 0)
+			;
+		if (got < 0 || sink_flush(s) < 0)
+			break;
+		send_acks(s, sock, &ack);
+	}
+	zmq_msg_close(&id);
+	zmq_msg_close(&frame);
+	buf_free(&ack);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct cfg_sink *conf;
+	const struct cfg *cfg;
+	const char *name;
+	struct sink s;
+	void *zctx, *sock = NULL;
+	int rc = PROC_EXIT_RETRY;
+
+	cfg = proc_child_init(argc, argv, "sink", &name);
+	if ((conf = cfg_sink_find(cfg, name)) == NULL)
+		fatal(PROC_EXIT_FATAL, "sink %s is not in %s", name, cfg->path);
+	if (sink_open(&s, cfg, conf) < 0) {
+		sink_close(&s);
+		return PROC_EXIT_RETRY;
+	}
+	if ((zctx = zmq_ctx_new()) != NULL && bind_router(zctx, cfg, name, &sock) == 0)
+		rc = loop(&s, sock);
+	if (sock)
+		zmq_close(sock);
+	if (zctx)
+		zmq_ctx_term(zctx);
+	sink_close(&s);
+	log_info("stopped (exit %d)", rc);
+	return rc;
+}

@@ -1,0 +1,93 @@
+/*
+ * sink: the process that receives change frames from any number of workers
+ * and applies them durably to one target.  The core (core.c) keeps per-slot
+ * state and turns records into calls on a sink kind (jsonl.c, ...); a kind
+ * applies a transaction atomically with its own position record.
+ * Invariant: a slot's `durable` position is only acked after the kind's
+ * flush made data and position durable together.
+ */
+#ifndef PGCDC_SINK_H
+#define PGCDC_SINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/cfg.h"
+#include "common/ckpt.h"
+#include "common/lsn.h"
+#include "common/pgo.h"
+#include "common/rel.h"
+#include "common/wire.h"
+
+struct sink_slot {
+	char		 name[64];
+	char		 db[128];
+	uint64_t	 epoch;		/* of the last HELLO */
+	struct relcache	*rels;
+	int		 in_txn;
+	int		 skip;		/* open transaction already held */
+	lsn_t		 final_lsn;	/* of the open transaction */
+	uint32_t	 xid;
+	int64_t		 commit_ts;
+	uint64_t	 ordinal;	/* changes so far in the open transaction */
+	lsn_t		 applied;	/* end_lsn of the last transaction applied */
+	lsn_t		 durable;	/* ... and made durable (acked) */
+	lsn_t		 acked;		/* last ack sent */
+	int		 ack_due;	/* answer a HELLO or a break now */
+};
+
+/* One change handed to a kind.  op: 'c','u','d','t'. */
+struct sink_change {
+	char		 op;
+	const struct rel *rel;
+	char		 old_kind;	/* 0, 'K', 'O' */
+	const struct tuple *old;
+	const struct tuple *new;
+	lsn_t		 wal_lsn;
+};
+
+struct sink;
+
+struct sink_ops {
+	const char *type;
+	/* Recover after a crash (drop what is past the committed position). */
+	int  (*open)(struct sink *s);
+	int  (*change)(struct sink *s, struct sink_slot *sl, const struct sink_change *c);
+	/* The open transaction of sl is complete (sl->applied is its end_lsn). */
+	int  (*commit)(struct sink *s, struct sink_slot *sl);
+	/* Forget the open, incomplete transaction of sl. */
+	void (*rollback)(struct sink *s, struct sink_slot *sl);
+	/* Make everything committed durable; stage kind records into batch.
+	 * The core adds slot positions and commits the batch afterwards. */
+	int  (*flush)(struct sink *s, struct ckpt_batch *batch);
+	void (*close)(struct sink *s);
+};
+
+struct sink {
+	const struct cfg	*cfg;
+	const struct cfg_sink	*conf;
+	struct ckpt		*ck;
+	struct ckpt_batch	 batch;
+	const struct sink_ops	*ops;
+	void			*impl;
+	struct sink_slot	*slots;
+	size_t			 nslots;
+	struct pgo_decoder	 dec;
+	int64_t			 now_ms;	/* wall clock of the frame being applied */
+	int			 dirty;		/* commits since the last flush */
+	uint64_t		 rel_gen;	/* bumped on every relation change */
+};
+
+extern const struct sink_ops sink_jsonl_ops;
+
+int sink_open(struct sink *s, const struct cfg *cfg, const struct cfg_sink *conf);
+void sink_close(struct sink *s);
+/* Apply one frame from the worker of slot `rid` (routing id).  A malformed
+ * frame is rejected whole and logged.  Returns 0, -1 on a sink failure
+ * (the process must exit and recover). */
+int sink_frame(struct sink *s, const char *rid, const void *frame, size_t len);
+/* Flush if dirty.  Returns 0 / -1. */
+int sink_flush(struct sink *s);
+struct sink_slot *sink_slot_find(struct sink *s, const char *name);
+
+#endif
