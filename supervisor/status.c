@@ -1,0 +1,175 @@
+/*
+ * status: what `pgcdc status` shows, from the supervisor's status file in
+ * run_dir (child states, while it runs) and from LMDB (positions, which
+ * survive a stop).  Secrets are never part of either.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/cfg.h"
+#include "common/ckpt.h"
+#include "common/log.h"
+#include "supervisor/sup.h"
+
+static void
+child_line(const struct child *c, char *out, size_t len)
+{
+	int code = WIFEXITED(c->last_status) ? WEXITSTATUS(c->last_status) :
+	    WIFSIGNALED(c->last_status) ? 128 + WTERMSIG(c->last_status) : 0;
+
+	snprintf(out, len, "%s %s %s %d %d %d", c->kind == CHILD_WORKER ? "slot" : "sink",
+	    c->name, child_state_name(c->state), (int)c->pid, c->restarts, code);
+}
+
+void
+sup_status_write(const struct child_table *t, const char *path)
+{
+	char tmp[PATH_MAX], line[256];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if ((f = fopen(tmp, "w")) == NULL)
+		return;
+	for (size_t i = 0; i < t->n; i++) {
+		child_line(&t->v[i], line, sizeof(line));
+		fprintf(f, "%s\n", line);
+	}
+	if (fclose(f) == 0)
+		rename(tmp, path);
+}
+
+void
+sup_status_log(const struct child_table *t)
+{
+	char line[256];
+
+	for (size_t i = 0; i < t->n; i++) {
+		child_line(&t->v[i], line, sizeof(line));
+		log_info("status: %s", line);
+	}
+}
+
+struct row { char kind[8], name[64], state[16]; int pid, restarts, code; };
+
+/* Look a child up in the status file; returns 1 and fills r if found. */
+static int
+file_row(const char *run_dir, const char *kind, const char *name, struct row *r)
+{
+	char path[PATH_MAX], line[256];
+	FILE *f;
+	int found = 0;
+
+	snprintf(path, sizeof(path), "%s/status", run_dir);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "%7s %63s %15s %d %d %d", r->kind, r->name, r->state,
+		    &r->pid, &r->restarts, &r->code) == 6 &&
+		    strcmp(r->kind, kind) == 0 && strcmp(r->name, name) == 0;
+	fclose(f);
+	return found;
+}
+
+static void
+row_of(const struct cfg *cfg, pid_t sup, const char *kind, const char *name, struct row *r)
+{
+	if (!sup || !file_row(cfg->run_dir, kind, name, r)) {
+		memset(r, 0, sizeof(*r));
+		snprintf(r->state, sizeof(r->state), "%s", sup ? "UNKNOWN" : "STOPPED");
+	}
+}
+
+static void
+print_slot(const struct cfg *cfg, struct ckpt *ck, pid_t sup, const char *name,
+    int json, int first)
+{
+	char key[CKPT_KEY_MAX + 1], l[LSN_BUFLEN], st[256] = "";
+	size_t len = sizeof(st) - 1;
+	lsn_t confirmed = 0;
+	struct row r;
+
+	row_of(cfg, sup, "slot", name, &r);
+	snprintf(key, sizeof(key), "slot/%s/confirmed", name);
+	ckpt_get_lsn(ck, key, &confirmed);
+	snprintf(key, sizeof(key), "slot/%s/status", name);
+	if (ckpt_get(ck, key, st, &len) == 1)
+		st[len < sizeof(st) ? len : sizeof(st) - 1] = '\0';
+	lsn_format(confirmed, l);
+	if (json)
+		printf("%s{\"slot\":\"%s\",\"state\":\"%s\",\"pid\":%d,\"restarts\":%d,"
+		    "\"last_exit\":%d,\"confirmed_lsn\":\"%s\",\"worker\":\"%s\"}",
+		    first ? "" : ",", name, r.state, r.pid, r.restarts, r.code, l, st);
+	else
+		printf("slot %-20s %-9s pid %-7d restarts %-3d confirmed %-14s %s\n",
+		    name, r.state, r.pid, r.restarts, l, st);
+}
+
+static void
+print_sink(const struct cfg *cfg, struct ckpt *ck, pid_t sup, const struct cfg_sink *k,
+    int json, int first)
+{
+	char key[CKPT_KEY_MAX + 1], l[LSN_BUFLEN];
+	struct row r;
+	int n = 0;
+
+	row_of(cfg, sup, "sink", k->name, &r);
+	if (json)
+		printf("%s{\"sink\":\"%s\",\"type\":\"%s\",\"state\":\"%s\",\"pid\":%d,"
+		    "\"restarts\":%d,\"last_exit\":%d,\"acked\":{", first ? "" : ",", k->name,
+		    cfg_sink_type_name(k->type), r.state, r.pid, r.restarts, r.code);
+	else
+		printf("sink %-20s %-9s pid %-7d restarts %-3d acked", k->name, r.state,
+		    r.pid, r.restarts);
+	for (size_t i = 0; i < cfg->nslots; i++) {
+		const struct cfg_slot *s = &cfg->slots[i];
+		lsn_t pos = 0;
+
+		snprintf(key, sizeof(key), "sink/%s/pos/%s", k->name, s->name);
+		if (ckpt_get_lsn(ck, key, &pos) < 0 || pos == 0)
+			continue;
+		lsn_format(pos, l);
+		printf(json ? "%s\"%s\":\"%s\"" : "%s %s=%s", json && n ? "," : "", s->name, l);
+		n++;
+	}
+	printf(json ? "}}" : "\n");
+}
+
+int
+sup_status(const char *config, int json)
+{
+	char err[8192];
+	struct cfg *cfg = cfg_load(config, err, sizeof(err));
+	struct ckpt *ck;
+	pid_t sup;
+
+	if (cfg == NULL) {
+		fprintf(stderr, "%s", err);
+		return 2;
+	}
+	if ((ck = ckpt_open(cfg->state_dir, (size_t)cfg->lmdb_map_size)) == NULL) {
+		cfg_free(cfg);
+		return 1;
+	}
+	sup = sup_running_pid(cfg->run_dir);
+	if (json)
+		printf("{\"running\":%s,\"pid\":%d,\"slots\":[", sup ? "true" : "false", (int)sup);
+	else if (sup)
+		printf("pgcdc running (pid %d)\n", (int)sup);
+	else
+		printf("pgcdc not running\n");
+	for (size_t i = 0; i < cfg->nslots; i++)
+		print_slot(cfg, ck, sup, cfg->slots[i].name, json, i == 0);
+	if (json)
+		printf("],\"sinks\":[");
+	for (size_t i = 0; i < cfg->nsinks; i++)
+		print_sink(cfg, ck, sup, &cfg->sinks[i], json, i == 0);
+	if (json)
+		printf("]}\n");
+	ckpt_close(ck);
+	cfg_free(cfg);
+	return 0;
+}

@@ -1,0 +1,25 @@
+/*
+ * sup: the commands of `pgcdc` (run, status, stop, reload, check) and the
+ * status file the running supervisor keeps in run_dir for `pgcdc status`.
+ */
+#ifndef PGCDC_SUP_H
+#define PGCDC_SUP_H
+
+#include <sys/types.h>
+
+#include "supervisor/child.h"
+
+int sup_run(const char *config);
+int sup_status(const char *config, int json);
+int sup_stop(const char *config);
+int sup_reload(const char *config);
+int sup_check(const char *config);
+
+/* Atomically replace path with one line per child. */
+void sup_status_write(const struct child_table *t, const char *path);
+/* The same table into the log (SIGUSR1). */
+void sup_status_log(const struct child_table *t);
+/* pid of the running supervisor for this config's run_dir, or 0 if none. */
+pid_t sup_running_pid(const char *run_dir);
+
+#endif
