@@ -166,7 +166,11 @@ start_stream(void)
 
 	repl_close(&W.repl);
 	W.in_txn = 0;
-	if ((rc = repl_start(&W.repl, W.cfg, W.slot, W.confirmed)) != 0)
+	rc = repl_start(&W.repl, W.cfg, W.slot, W.confirmed);
+	/* Our previous walsender may still hold the slot for a moment. */
+	if (rc == PROC_EXIT_RETRY && setup_slot_free(W.cfg, W.slot->name) == 0)
+		rc = repl_start(&W.repl, W.cfg, W.slot, W.confirmed);
+	if (rc != 0)
 		return rc;
 	W.fwd.streaming = 1;
 	set_state(W_STREAMING);

@@ -4,11 +4,16 @@
  * skip every change made while it was gone (DESIGN.md section 4).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/pgconn.h"
+#include "common/util.h"
 #include "worker/setup.h"
+
+#define SETUP_BUSY_WAIT_MS 3000
 
 static int
 check_wal_level(PGconn *c)
@@ -165,12 +170,64 @@ ensure_slot(PGconn *c, const char *name, int has_progress)
 		    "re-snapshot (see README, \"Re-snapshot\")", name);
 		rc = 2;
 	} else if (!PQgetisnull(r, 0, 2)) {
-		log_error("replication slot %s is in use by process %s; another "
-		    "consumer is attached to it", name, PQgetvalue(r, 0, 2));
-		rc = 1;
+		rc = setup_slot_wait_free(c, name);
 	}
 	PQclear(r);
 	return rc;
+}
+
+/* Who holds the slot: 0 nobody, else the walsender pid; *ours when its
+ * application_name is ours (a predecessor of this worker).  -1 error. */
+static int
+slot_holder(PGconn *c, const char *name, int *ours)
+{
+	char app[96];
+	const char *params[2] = { name, app };
+	PGresult *r;
+	int pid = -1;
+
+	snprintf(app, sizeof(app), "pgcdc-%s", name);
+	r = PQexecParams(c, "SELECT s.active_pid, coalesce(a.application_name = $2, false) "
+	    "FROM pg_replication_slots s LEFT JOIN pg_stat_activity a ON a.pid = s.active_pid "
+	    "WHERE s.slot_name = $1", 2, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+		pid = PQntuples(r) && !PQgetisnull(r, 0, 0) ? atoi(PQgetvalue(r, 0, 0)) : 0;
+		*ours = PQntuples(r) && strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+	}
+	PQclear(r);
+	return pid;
+}
+
+int
+setup_slot_wait_free(PGconn *c, const char *name)
+{
+	int64_t deadline = util_now_ms() + SETUP_BUSY_WAIT_MS;
+	int pid, ours = 0, killed = 0;
+
+	while ((pid = slot_holder(c, name, &ours)) > 0) {
+		if (!ours) {
+			log_error("replication slot %s is in use by another consumer "
+			    "(walsender pid %d); fix: stop that consumer or give pgcdc "
+			    "its own slot name", name, pid);
+			return 1;
+		}
+		if (util_now_ms() > deadline && !killed) {
+			/* Our dead predecessor's walsender has not noticed yet. */
+			char sql[64];
+
+			log_warn("slot %s still held by a previous walsender (pid %d); "
+			    "terminating it", name, pid);
+			snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%d)", pid);
+			pgconn_exec(c, sql, PGRES_TUPLES_OK);
+			killed = 1;
+			deadline = util_now_ms() + SETUP_BUSY_WAIT_MS;
+		} else if (util_now_ms() > deadline) {
+			log_error("replication slot %s is still busy (pid %d)", name, pid);
+			return 1;
+		}
+		usleep(50 * 1000);
+	}
+	return pid < 0 ? 1 : 0;
 }
 
 int
@@ -188,6 +245,20 @@ setup_source(const struct cfg *cfg, const struct cfg_slot *slot, int has_progres
 	snprintf(dbname, dblen, "%s", PQdb(c));
 	if ((rc = check_wal_level(c)) == 0 && (rc = ensure_publication(c, slot)) == 0)
 		rc = ensure_slot(c, slot->name, has_progress);
+	PQfinish(c);
+	return rc;
+}
+
+int
+setup_slot_free(const struct cfg *cfg, const char *name)
+{
+	enum pgconn_err err;
+	PGconn *c = pgconn_open(cfg->conninfo, cfg->password_file, 0, "pgcdc-setup", &err);
+	int rc;
+
+	if (c == NULL)
+		return err == PGCONN_FATAL ? 2 : 1;
+	rc = setup_slot_wait_free(c, name);
 	PQfinish(c);
 	return rc;
 }

@@ -6,6 +6,8 @@
 #ifndef PGCDC_SETUP_H
 #define PGCDC_SETUP_H
 
+#include <libpq-fe.h>
+
 #include "common/cfg.h"
 #include <stddef.h>
 
@@ -17,5 +19,12 @@
  * dbname receives the source database name (for the envelope's "db"). */
 int setup_source(const struct cfg *cfg, const struct cfg_slot *slot, int has_progress,
     char *dbname, size_t dblen);
+
+/* Wait until no walsender holds the slot.  A walsender of ours (a killed
+ * predecessor's, by application_name) is waited for, then terminated; a
+ * foreign consumer is an error.  Returns 0 or exit code 1. */
+int setup_slot_wait_free(PGconn *c, const char *name);
+/* The same on a connection of its own, for a stream restart. */
+int setup_slot_free(const struct cfg *cfg, const char *name);
 
 #endif
