@@ -50,5 +50,5 @@ t_pgcdc_stop
 "$(t_bin)/pgcdc" status -c "$T_CFG" > "$T_DIR/status.txt"
 grep -q "slot tutorial" "$T_DIR/status.txt" || t_fail "status lacks the slot"
 grep -q "confirmed 0/0 " "$T_DIR/status.txt" && t_fail "nothing confirmed"
-t_no_secret sekret-pw-123 "$T_DIR"
+t_no_secret sekret-pw-123
 t_pass

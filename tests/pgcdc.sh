@@ -1,0 +1,44 @@
+# tests/pgcdc.sh: pgcdc helpers for integration and fault tests, sourced
+# after lib.sh.  One pgcdc per test: its config is $T_CFG, its jsonl output
+# $T_OUT, its supervisor pid $T_PGCDC_PID, its stderr $T_DIR/run.log.
+
+# t_pgcdc_config SLOT TABLES [CONNINFO]
+t_pgcdc_config() {
+	T_CFG=$T_DIR/pgcdc.cfg
+	T_OUT=$T_DIR/out
+	if [ -n "${3:-}" ]; then
+		t_config "$T_CFG" "$1" "$2" "$T_OUT" "$T_DIR/state" "$3"
+	else
+		t_config "$T_CFG" "$1" "$2" "$T_OUT"
+	fi
+}
+
+t_pgcdc_start() {
+	t_bg "$(t_bin)/pgcdc" run -c "$T_CFG" 2>>"$T_DIR/run.log"
+	T_PGCDC_PID=$T_BG_PID
+}
+
+# Graceful stop through the CLI; the supervisor must exit 0.
+t_pgcdc_stop() {
+	local rc=0
+	"$(t_bin)/pgcdc" stop -c "$T_CFG" >/dev/null || t_fail "pgcdc stop failed"
+	wait "$T_PGCDC_PID" || rc=$?
+	t_assert_eq 0 "$rc" "exit code of pgcdc run after stop"
+}
+
+t_slot_active() {
+	[ "$(t_sql "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$1' AND active")" = 1 ]
+}
+
+# t_child_pid worker|sink: pid of the supervisor's child of that kind.
+t_child_pid() {
+	pgrep -P "$T_PGCDC_PID" -f "pgcdc-$1 " | head -n 1
+}
+
+# t_no_secret SECRET: it must not appear in any log, status or output file.
+t_no_secret() {
+	local hits
+	hits=$(grep -rlF --include='*.log' --include='*.txt' --include='*.jsonl' \
+		-e "$1" "$T_DIR" 2>/dev/null || true)
+	[ -z "$hits" ] || t_fail "secret found in: $hits"
+}
