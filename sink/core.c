@@ -167,6 +167,23 @@ commit(struct sink *s, struct sink_slot *sl, const struct pgo_msg *m)
 	return s->ops->commit(s, sl);
 }
 
+/* Set the skip flag of a new transaction; log where a run of replays ends. */
+static void
+note_skip(struct sink_slot *sl, int skip, lsn_t final_lsn)
+{
+	char l[LSN_BUFLEN];
+
+	if (skip)
+		sl->skipped++;
+	else if (sl->skipped) {
+		log_info("slot %s: skipped %llu transaction(s) already applied; "
+		    "resuming at %s", sl->name, (unsigned long long)sl->skipped,
+		    lsn_format(final_lsn, l));
+		sl->skipped = 0;
+	}
+	sl->skip = skip;
+}
+
 static int
 apply(struct sink *s, struct sink_slot *sl, const struct wire_rec *rec)
 {
@@ -189,7 +206,7 @@ apply(struct sink *s, struct sink_slot *sl, const struct wire_rec *rec)
 		sl->xid = m.begin.xid;
 		sl->commit_ts = m.begin.commit_ts;
 		sl->ordinal = 0;
-		sl->skip = m.begin.final_lsn < sl->applied;
+		note_skip(sl, m.begin.final_lsn < sl->applied, m.begin.final_lsn);
 		return 0;
 	}
 	if (!sl->in_txn) {

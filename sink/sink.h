@@ -34,6 +34,7 @@ struct sink_slot {
 	lsn_t		 durable;	/* ... and made durable (acked) */
 	lsn_t		 acked;		/* last ack sent */
 	int		 ack_due;	/* answer a HELLO or a break now */
+	uint64_t	 skipped;	/* replayed transactions in the current run */
 };
 
 /* One change handed to a kind.  op: 'c','u','d','t'. */

@@ -204,13 +204,20 @@ _t_cfg_str() { # escape for a libconfig string
 
 # t_config FILE SLOT TABLES SINK_DIR [STATE_DIR] [CONNINFO]: a pgcdc config
 # with one slot (TABLES: "s.t, s.u" or space separated, patterns allowed) and
-# one jsonl sink named "out".  STATE_DIR defaults to $T_DIR/state, the log
+# one jsonl sink named "out" (T_SINKS=N: N of them, "out", "out2", ...).  STATE_DIR defaults to $T_DIR/state, the log
 # goes to ${T_LOG_FILE:-$T_DIR/pgcdc.log} at ${T_LOG_LEVEL:-info}, and
 # $T_CFG_EXTRA (top-level settings, e.g. snapshot = {...};) is appended.
 t_config() {
 	local file=$1 slot=$2 tables=$3 out=$4 state=${5:-$T_DIR/state}
 	local conninfo=${6:-"host=$PGHOST port=$PGPORT dbname=postgres user=postgres"}
-	local list='' t arr
+	local list='' t arr i sinks='' defs='' name
+	# T_SINKS=N: jsonl sinks "out" (dir OUT), "out2" (dir OUT2), ... feed the slot.
+	for ((i = 1; i <= ${T_SINKS:-1}; i++)); do
+		name=out
+		[ "$i" = 1 ] || name=out$i
+		sinks+="${sinks:+, }\"$name\""
+		defs+="${defs:+, }{ name = \"$name\"; type = \"jsonl\"; dir = $(_t_cfg_str "${out}${i#1}"); }"
+	done
 	read -ra arr <<<"${tables//,/ }"
 	for t in "${arr[@]}"; do list+="${list:+, }$(_t_cfg_str "$t")"; done
 	cat >"$file" <<EOF
@@ -221,8 +228,8 @@ log = { level = $(_t_cfg_str "${T_LOG_LEVEL:-info}"); file = $(_t_cfg_str "${T_L
 source = { conninfo = $(_t_cfg_str "$conninfo"); };
 status_interval_ms = 1000;
 shutdown_timeout = 10;
-slots = ( { name = $(_t_cfg_str "$slot"); tables = [ $list ]; sinks = [ "out" ]; } );
-sinks = ( { name = "out"; type = "jsonl"; dir = $(_t_cfg_str "$out"); } );
+slots = ( { name = $(_t_cfg_str "$slot"); tables = [ $list ]; sinks = [ $sinks ]; } );
+sinks = ( $defs );
 ${T_CFG_EXTRA:-}
 EOF
 }

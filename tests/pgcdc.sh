@@ -30,9 +30,10 @@ t_slot_active() {
 	[ "$(t_sql "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$1' AND active")" = 1 ]
 }
 
-# t_child_pid worker|sink: pid of the supervisor's child of that kind.
+# t_child_pid worker|sink [NAME]: pid of the supervisor's child of that kind
+# (and name), empty if there is none right now.
 t_child_pid() {
-	pgrep -P "$T_PGCDC_PID" -f "pgcdc-$1 " | head -n 1
+	pgrep -P "$T_PGCDC_PID" -f "pgcdc-$1 .*${2:+ $2}\$" | head -n 1 || true
 }
 
 # t_no_secret SECRET: it must not appear in any log, status or output file.

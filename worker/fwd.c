@@ -301,11 +301,18 @@ put(struct fwd_sink *s, lsn_t wal_lsn, const void *m, size_t n)
 void
 fwd_begin(struct fwd *f, lsn_t final_lsn, lsn_t wal_lsn, const void *m, size_t n)
 {
+	char l[LSN_BUFLEN];
+
 	for (size_t i = 0; i < f->nsinks; i++) {
 		struct fwd_sink *s = &f->sinks[i];
 
 		/* Held already: its commit record starts below what the sink has. */
 		s->skip = !s->ready || final_lsn < s->acked;
+		if (s->skip && s->ready && !s->replaying++)
+			log_info("sink %s already holds transactions from %s on; not "
+			    "resending them", s->name, lsn_format(final_lsn, l));
+		else if (!s->skip)
+			s->replaying = 0;
 		if (!s->skip)
 			put(s, wal_lsn, m, n);
 	}

@@ -37,6 +37,7 @@ struct fwd_sink {
 	int		 ready;		/* answered the current HELLO */
 	int		 lost;		/* disconnected while the stream ran */
 	int		 skip;		/* the open transaction is already held */
+	uint64_t	 replaying;	/* transactions skipped in a row */
 	uint64_t	 sent_bytes;
 	uint64_t	 acked_bytes;
 	struct fwd_commit_mark *marks;	/* ring of unacked commits */
