@@ -20,6 +20,7 @@
 
 static int pipefd[2] = { -1, -1 };
 static volatile sig_atomic_t arrived[NSIG];
+static volatile sig_atomic_t unread;	/* bytes may be in the pipe */
 
 static void
 on_signal(int signo)
@@ -29,6 +30,7 @@ on_signal(int signo)
 
 	if (signo > 0 && signo < NSIG)
 		arrived[signo] = 1;
+	unread = 1;
 	/* A full pipe already guarantees a wakeup; the result does not matter. */
 	if (write(pipefd[1], &c, 1) < 0) {
 	}
@@ -84,9 +86,13 @@ sig_take(int signo)
 {
 	char drain[64];
 
-	if (pipefd[0] >= 0)
+	/* Only touch the pipe after a handler ran: the loops call this several
+	 * times a turn, and a read(2) each time shows on the hot path. */
+	if (unread && pipefd[0] >= 0) {
+		unread = 0;
 		while (read(pipefd[0], drain, sizeof(drain)) > 0)
 			;
+	}
 	if (signo <= 0 || signo >= NSIG || !arrived[signo])
 		return 0;
 	arrived[signo] = 0;

@@ -49,7 +49,7 @@ done < "$repo/tests/fixtures/tutorial-changes.sql"
 say "change events in the jsonl sink ($out)"
 want=$(grep -vc '^--' "$repo/tests/fixtures/tutorial-changes.sql")
 for _ in $(seq 1 300); do
-    [ "$("$repo/scripts/events.py" "$out" --count)" -ge "$want" ] && break
+    [ "$("$repo/scripts/events.py" "$out" --lines)" -ge "$want" ] && break
     sleep 0.1
 done
 "$repo/scripts/events.py" "$out" --show

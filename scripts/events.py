@@ -8,6 +8,8 @@ check them.
   events.py DIR [TABLE] --show          one readable line per event
   events.py DIR [TABLE] --json          the events as one JSON array
   events.py DIR [TABLE] --count         number of events
+  events.py DIR [TABLE] --lines         number of complete lines, without parsing
+                                        (cheap enough to poll while waiting)
   events.py DIR TABLE --state KEY       final rows (replaying c/u/d/r/t) as JSON
 """
 import json
@@ -40,6 +42,17 @@ def events(root, table=None):
     return out
 
 
+def lines(root, table=None):
+    n = 0
+    for t in table_dirs(root, table):
+        d = os.path.join(root, t)
+        for seg in os.listdir(d):
+            if seg.endswith(".jsonl"):
+                with open(os.path.join(d, seg), "rb") as fh:
+                    n += fh.read().count(b"\n")
+    return n
+
+
 def state(evs, key):
     rows = {}
     for ev in evs:
@@ -70,6 +83,9 @@ def main(argv):
     if not args:
         raise SystemExit(__doc__)
     root, table = args[0], (args[1] if len(args) > 1 else None)
+    if "--lines" in flags:
+        print(lines(root, table))
+        return
     evs = events(root, table)
     if "--count" in flags:
         print(len(evs))

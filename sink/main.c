@@ -1,8 +1,9 @@
 /*
  * pgcdc-sink: binds a ZeroMQ ROUTER at ipc://<run_dir>/sink-<name>.ipc,
- * applies frames from every worker that connects, and group-commits: after
- * draining what has arrived it flushes once (fsync + LMDB) and acks each
- * slot's new durable position.  SIGTERM: flush, ack, exit 0.
+ * applies frames from every worker that connects, and group-commits: while
+ * frames keep arriving it flushes (fsync + LMDB) at most every
+ * SINK_FLUSH_MS, and as soon as the stream pauses; then it acks each slot's
+ * new durable position.  SIGTERM: flush, ack, exit 0.
  */
 #include <errno.h>
 #include <signal.h>
@@ -19,7 +20,8 @@
 #include "common/wire.h"
 #include "sink/sink.h"
 
-#define SINK_BATCH_FRAMES	256	/* flush at least this often */
+#define SINK_BATCH_FRAMES	256	/* then look at signals again */
+#define SINK_FLUSH_MS		5	/* group commit window: one fsync per window */
 
 static int
 bind_router(void *zctx, const struct cfg *cfg, const char *name, void **out)
@@ -89,6 +91,7 @@ loop(struct sink *s, void *sock)
 {
 	struct buf ack = { 0 };
 	zmq_msg_t id, frame;
+	int64_t flushed = 0;
 	int rc = PROC_EXIT_RETRY;
 
 	zmq_msg_init(&id);
@@ -98,9 +101,10 @@ loop(struct sink *s, void *sock)
 			{ .socket = sock, .events = ZMQ_POLLIN },
 			{ .fd = sig_fd(), .events = ZMQ_POLLIN },
 		};
-		int n = 0, got = 1;
+		int64_t wait = s->dirty ? flushed + SINK_FLUSH_MS - util_now_ms() : 1000;
+		int n = 0, got = 1, polled;
 
-		if (zmq_poll(items, 2, 1000) < 0 && errno != EINTR)
+		if ((polled = zmq_poll(items, 2, wait < 0 ? 0 : wait)) < 0 && errno != EINTR)
 			break;
 		if (sig_take(SIGUSR2))
 			log_reopen();
@@ -115,8 +119,14 @@ loop(struct sink *s, void *sock)
 		}
 		while (n++ < SINK_BATCH_FRAMES && (got = recv_frame(s, sock, &id, &frame)) > 0)
 			;
-		if (got < 0 || sink_flush(s) < 0)
+		if (got < 0)
 			break;
+		/* Flush when the window is over or the stream paused (poll timed out). */
+		if (s->dirty && (polled == 0 || util_now_ms() - flushed >= SINK_FLUSH_MS)) {
+			if (sink_flush(s) < 0)
+				break;
+			flushed = util_now_ms();
+		}
 		send_acks(s, sock, &ack);
 	}
 	zmq_msg_close(&id);

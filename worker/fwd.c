@@ -5,6 +5,7 @@
  * memory is bounded by the worker's unacked-bytes limit, not by ZeroMQ HWMs.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 
 #define FWD_FRAME_BYTES	(256 * 1024)	/* send a frame once it is this big */
 #define FWD_HELLO_RETRY_MS 2000
+#define FWD_LINGER_MS	2	/* coalesce small transactions into one frame */
 
 static int
 sink_connect(struct fwd *f, struct fwd_sink *s, const char *run_dir, size_t idx)
@@ -293,8 +295,10 @@ fwd_take_resync(struct fwd *f)
 static void
 put(struct fwd_sink *s, lsn_t wal_lsn, const void *m, size_t n)
 {
-	if (s->frame.len == 0)
+	if (s->frame.len == 0) {
 		wire_frame_start(&s->frame);
+		s->frame_ms = util_now_ms();
+	}
 	wire_put_pgo(&s->frame, wal_lsn, m, n);
 }
 
@@ -367,6 +371,26 @@ fwd_commit(struct fwd *f, lsn_t end_lsn, lsn_t wal_lsn, const void *m, size_t n)
 	}
 }
 
+static int
+send_frame(struct fwd *f, struct fwd_sink *s)
+{
+	if (zmq_send(s->sock, s->frame.data, s->frame.len, ZMQ_DONTWAIT) < 0) {
+		if (errno != EAGAIN) {
+			log_error("send to sink %s: %s", s->name, zmq_strerror(errno));
+			return -1;
+		}
+		/* No connection: say hello again, it gets all it lacks then. */
+		s->ready = 0;
+		s->lost |= f->streaming;
+		s->hello_ms = 0;
+		buf_reset(&s->frame);
+		return 0;
+	}
+	s->sent_bytes += s->frame.len;
+	buf_reset(&s->frame);
+	return 0;
+}
+
 int
 fwd_flush(struct fwd *f, int only_big)
 {
@@ -375,20 +399,29 @@ fwd_flush(struct fwd *f, int only_big)
 
 		if (s->frame.len == 0 || (only_big && s->frame.len < FWD_FRAME_BYTES))
 			continue;
-		if (zmq_send(s->sock, s->frame.data, s->frame.len, ZMQ_DONTWAIT) < 0) {
-			if (errno != EAGAIN) {
-				log_error("send to sink %s: %s", s->name, zmq_strerror(errno));
-				return -1;
-			}
-			/* No connection: say hello again, it gets all it lacks then. */
-			s->ready = 0;
-			s->lost |= f->streaming;
-			s->hello_ms = 0;
-			buf_reset(&s->frame);
-			continue;
-		}
-		s->sent_bytes += s->frame.len;
-		buf_reset(&s->frame);
+		if (send_frame(f, s) < 0)
+			return -1;
 	}
 	return 0;
+}
+
+int
+fwd_flush_due(struct fwd *f, int64_t now_ms)
+{
+	int next = INT_MAX;
+
+	for (size_t i = 0; i < f->nsinks; i++) {
+		struct fwd_sink *s = &f->sinks[i];
+		int64_t age = now_ms - s->frame_ms;
+
+		if (s->frame.len == 0)
+			continue;
+		if (s->frame.len >= FWD_FRAME_BYTES || age >= FWD_LINGER_MS) {
+			if (send_frame(f, s) < 0)
+				return -1;
+		} else if (FWD_LINGER_MS - age < next) {
+			next = (int)(FWD_LINGER_MS - age);
+		}
+	}
+	return next;
 }

@@ -29,6 +29,7 @@ struct fwd_sink {
 	void		*sock;
 	void		*mon;
 	struct buf	 frame;		/* records not yet sent */
+	int64_t		 frame_ms;	/* when its first record was queued */
 	lsn_t		 acked;		/* the sink holds every txn with end_lsn <= acked */
 	lsn_t		 sent;		/* end_lsn of the last commit queued for it */
 	uint64_t	 epoch;		/* of the last HELLO */
@@ -83,5 +84,8 @@ void fwd_all(struct fwd *f, lsn_t wal_lsn, const void *m, size_t n);
 void fwd_commit(struct fwd *f, lsn_t end_lsn, lsn_t wal_lsn, const void *m, size_t n);
 /* Send frames; only_big: just the ones past the batch size.  0 / -1. */
 int fwd_flush(struct fwd *f, int only_big);
+/* Send the frames that are big or have waited FWD_LINGER_MS; returns the ms
+ * until the next one is due (INT_MAX if none waits), or -1 on error. */
+int fwd_flush_due(struct fwd *f, int64_t now_ms);
 
 #endif

@@ -27,6 +27,9 @@
 #define W_MAX_MSGS_PER_TURN	20000	/* then look at sinks and signals again */
 #define W_CKPT_EVERY_MS		200	/* LMDB commit cadence for confirmed */
 #define W_DRAIN_MS		10000
+#define W_POLL_MS		100	/* longest sleep: signals, sinks, timers */
+#define W_LINGER_BELOW		64	/* a burst this small means "trickle" */
+#define W_LINGER_MS		1
 
 enum wstate { W_CONNECTING, W_STREAMING, W_DRAINING };
 static const char *const wstate_names[] = { "CONNECTING", "STREAMING", "DRAINING" };
@@ -45,6 +48,8 @@ static struct worker {
 	lsn_t			 idle_end;	/* last keepalive WAL end */
 	int			 in_txn;
 	int			 reply_due;
+	int			 poll_ms;	/* next zmq_poll timeout */
+	int			 linger;	/* last read was a trickle */
 	int64_t			 ckpt_ms;
 	int64_t			 drain_deadline;
 	uint64_t		 changes;
@@ -140,7 +145,9 @@ read_stream(void)
 	struct repl_msg m;
 	int rc = 0;
 
-	for (int n = 0; n < W_MAX_MSGS_PER_TURN; n++) {
+	int n;
+
+	for (n = 0; n < W_MAX_MSGS_PER_TURN; n++) {
 		if ((rc = repl_read(&W.repl, &m)) <= 0)
 			break;
 		if (m.kind == 'k') {
@@ -156,6 +163,9 @@ read_stream(void)
 		if (fwd_unacked_max(&W.fwd) > (uint64_t)W.cfg->max_unacked_bytes)
 			break;
 	}
+	/* A trickle while busy: let it pile up for a millisecond rather than
+	 * waking for every write of the walsender. */
+	W.linger = n > 0 && n < W_LINGER_BELOW;
 	return rc < 0 ? -1 : 0;
 }
 
@@ -191,12 +201,13 @@ turn(void)
 	zmq_pollitem_t items[2 * 64 + 2];
 	size_t n = fwd_pollitems(&W.fwd, items);
 	int64_t now;
-	int rd = reading();
+	int rd = reading(), due;
 
 	items[n++] = (zmq_pollitem_t){ .fd = sig_fd(), .events = ZMQ_POLLIN };
-	if (rd)
+	if (rd && !W.linger)
 		items[n++] = (zmq_pollitem_t){ .fd = repl_socket(&W.repl), .events = ZMQ_POLLIN };
-	if (zmq_poll(items, (int)n, 100) < 0 && errno != EINTR)
+	if (zmq_poll(items, (int)n, rd && W.linger ? W_LINGER_MS : W.poll_ms) < 0 &&
+	    errno != EINTR)
 		return PROC_EXIT_RETRY;
 	now = util_now_ms();
 	if (sig_take(SIGQUIT))
@@ -222,8 +233,11 @@ turn(void)
 	}
 	if (rd && read_stream() < 0)
 		return PROC_EXIT_RETRY;
-	if (fwd_flush(&W.fwd, 0) < 0 || confirm(now, 0) < 0)
+	/* Small frames wait a moment for company; a paused stream sends at once. */
+	if ((due = reading() ? fwd_flush_due(&W.fwd, util_now_ms()) : fwd_flush(&W.fwd, 0)) < 0 ||
+	    confirm(now, 0) < 0)
 		return PROC_EXIT_RETRY;
+	W.poll_ms = due < W_POLL_MS ? due : W_POLL_MS;
 	return -1;
 }
 
@@ -252,6 +266,7 @@ main(int argc, char **argv)
 		return PROC_EXIT_RETRY;
 	snprintf(W.fwd.dbname, sizeof(W.fwd.dbname), "%s", dbname);
 	log_info("waiting for %zu sink(s)", W.fwd.nsinks);
+	W.poll_ms = W_POLL_MS;
 	while ((rc = turn()) < 0)
 		;
 	if (rc == PROC_EXIT_STOP)

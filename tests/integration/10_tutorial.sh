@@ -12,7 +12,7 @@ t_pgcdc_config tutorial "inventory.customers, public.shipments" \
 t_pgcdc_start
 t_wait_for 30 "t_slot_active tutorial"
 t_sql_file tests/fixtures/tutorial-changes.sql
-t_wait_for 30 '[ "$(scripts/events.py "$T_OUT" --count)" -ge 6 ]'
+t_wait_for 30 '[ "$(scripts/events.py "$T_OUT" --lines)" -ge 6 ]'
 
 scripts/events.py "$T_OUT" --json > "$T_DIR/events.json"
 python3 - "$T_DIR/events.json" <<'PY' || t_fail "events differ from the tutorial"

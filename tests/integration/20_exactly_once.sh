@@ -65,7 +65,7 @@ for i in range(1, n + 1):
     if i % 7 == 0: ev.append('d%d' % (i - 5))
 print(len(ev))")
 for out in "$T_OUT" "${T_OUT}2"; do
-    t_wait_for 180 '[ "$(scripts/events.py "'"$out"'" public.audit --count)" -ge '"$expected"' ]'
+    t_wait_for 180 '[ "$(scripts/events.py "'"$out"'" public.audit --lines)" -ge '"$expected"' ]'
     scripts/events.py "$out" public.audit --json > "$T_DIR/events.json"
     t_sql "SELECT coalesce(json_agg(a ORDER BY seq), '[]') FROM audit a" > "$T_DIR/source.json"
     python3 - "$T_DIR/events.json" "$T_DIR/source.json" "$N" <<'PY' || t_fail "exactly-once violated in $out"
