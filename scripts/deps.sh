@@ -6,9 +6,10 @@
 # (postgresql-15 carries the contrib modules; DEPS_PKGS overrides the list.)
 
 set -euo pipefail
-read -ra PKGS <<<"${DEPS_PKGS:-build-essential pkg-config libpq-dev liblmdb-dev lmdb-utils
+read -ra PKGS -d "" <<<"${DEPS_PKGS:-build-essential pkg-config libpq-dev liblmdb-dev lmdb-utils
 	libzmq3-dev libconfig-dev libcmocka-dev postgresql-15 postgresql-client-15 python3
-	procps tmux util-linux}"
+	python3-zmq
+	procps tmux util-linux}" || true  # -d "": all lines, not just the first
 
 missing() {
 	local have
