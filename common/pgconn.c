@@ -15,27 +15,34 @@
 #define PGCONN_OPTIONS "-c datestyle=ISO -c intervalstyle=postgres " \
 	"-c extra_float_digits=3 -c TimeZone=UTC"
 
+/* The last connection failure, cause and fix, for `pgcdc check`. */
+static char last_error[4096];
+
+const char *
+pgconn_last_error(void)
+{
+	return last_error;
+}
+
 static int
 read_password(const char *path, char *pw, size_t len)
 {
 	struct stat st;
 
-	if (stat(path, &st) < 0) {
-		log_error("source.password_file %s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		log_error("source.password_file %s is accessible by group or others "
-		    "(mode %04o); fix: chmod 600 %s", path,
+	if (stat(path, &st) < 0)
+		snprintf(last_error, sizeof(last_error), "source.password_file %s: %s",
+		    path, strerror(errno));
+	else if (st.st_mode & (S_IRWXG | S_IRWXO))
+		snprintf(last_error, sizeof(last_error), "source.password_file %s is "
+		    "accessible by group or others (mode %04o); fix: chmod 600 %s", path,
 		    (unsigned)(st.st_mode & 07777), path);
-		return -1;
-	}
-	if (util_read_file(path, pw, len) < 0) {
-		log_error("source.password_file %s: cannot read: %s", path,
-		    strerror(errno));
-		return -1;
-	}
-	return 0;
+	else if (util_read_file(path, pw, len) < 0)
+		snprintf(last_error, sizeof(last_error), "source.password_file %s: "
+		    "cannot read: %s", path, strerror(errno));
+	else
+		return 0;
+	log_error("%s", last_error);
+	return -1;
 }
 
 /* Errors that a retry will not fix, with the operator's fix. */
@@ -81,14 +88,16 @@ pgconn_open(const char *conninfo, const char *password_file, int replication,
 		return c;
 	log_redact(conninfo, safe, sizeof(safe));
 	if (c == NULL) {
-		log_error("connect to source (%s): out of memory", safe);
+		snprintf(last_error, sizeof(last_error), "connect to source: out of memory");
+		log_error("%s", last_error);
 		*err = PGCONN_RETRY;
 		return NULL;
 	}
 	hint = fatal_hint(PQerrorMessage(c));
-	log_error("connect to source (%s)%s: %s%s%s", safe,
+	snprintf(last_error, sizeof(last_error), "connect to source (%s)%s: %s%s%s", safe,
 	    replication ? " for replication" : "", strtok(PQerrorMessage(c), "\n"),
 	    hint ? "; fix: " : "", hint ? hint : "");
+	log_error("%s", last_error);
 	*err = hint ? PGCONN_FATAL : PGCONN_RETRY;
 	PQfinish(c);
 	return NULL;

@@ -20,6 +20,9 @@ enum pgconn_err { PGCONN_OK = 0, PGCONN_RETRY = 1, PGCONN_FATAL = 2 };
 PGconn *pgconn_open(const char *conninfo, const char *password_file,
     int replication, const char *appname, enum pgconn_err *err);
 
+/* Cause and fix of the last failed pgconn_open, "" if none. */
+const char *pgconn_last_error(void);
+
 /* Run a command expecting `expect` status; logs the error.  0 / -1. */
 int pgconn_exec(PGconn *c, const char *sql, ExecStatusType expect);
 

@@ -31,10 +31,20 @@ sed -e "s|@STATE_DIR@|$state|g" -e "s|@OUT_DIR@|$out|g" \
 "$bin/pgcdc" check -c "$work/pgcdc.cfg"
 "$bin/pgcdc" run -c "$work/pgcdc.cfg" &
 pgcdc_pid=$!
+streaming=
 for _ in $(seq 1 300); do
-    [ "$(psql -XAtq -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'inventory' AND active")" = 1 ] && break
+    kill -0 "$pgcdc_pid" 2>/dev/null || break
+    if [ "$(psql -XAtq -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'inventory' AND active")" = 1 ]; then
+        streaming=1
+        break
+    fi
     sleep 0.1
 done
+if [ -z "$streaming" ]; then
+    echo "pgcdc did not start streaming; its log:" >&2
+    tail -n 30 "$state/pgcdc.log" >&2 || true
+    exit 1
+fi
 echo "slot 'inventory' is streaming"
 echo "note: the snapshot of existing rows is not implemented yet (issue 3):"
 echo "      only the live changes below appear in the sink, not the 7 existing customers."

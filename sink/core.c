@@ -91,13 +91,26 @@ slot_reset(struct sink *s, struct sink_slot *sl)
 	s->rel_gen++;
 }
 
+/* Is slot `name` configured to feed this sink? */
+static int
+feeds_us(const struct sink *s, const char *name)
+{
+	const struct cfg_slot *cs = cfg_slot_find(s->cfg, name);
+
+	for (size_t i = 0; cs && i < cs->nsinks; i++)
+		if (strcmp(cs->sinks[i], s->conf->name) == 0)
+			return 1;
+	return 0;
+}
+
 static int
 hello(struct sink *s, const char *rid, const struct wire_rec *rec)
 {
 	struct sink_slot *sl;
 
-	if (strcmp(rec->slot, rid) != 0) {
-		log_error("HELLO for slot %s from peer %s: rejected", rec->slot, rid);
+	if (strcmp(rec->slot, rid) != 0 || !feeds_us(s, rid)) {
+		log_error("HELLO for slot %s from peer %s rejected: no such slot feeds "
+		    "sink %s", rec->slot, *rid ? rid : "(anonymous)", s->conf->name);
 		return 0;
 	}
 	if ((sl = sink_slot_find(s, rid)) == NULL && (sl = slot_add(s, rid)) == NULL)
@@ -238,7 +251,7 @@ sink_frame(struct sink *s, const char *rid, const void *frame, size_t len)
 	int rc;
 
 	if (wire_frame_open(&r, frame, len, err, sizeof(err)) < 0) {
-		log_error("frame from %s rejected: %s", rid, err);
+		log_error("frame from %s rejected: %s", *rid ? rid : "(anonymous)", err);
 		return 0;
 	}
 	s->now_ms = util_wall_ms();
@@ -256,7 +269,7 @@ sink_frame(struct sink *s, const char *rid, const void *frame, size_t len)
 	if (rc < 0 && sl != NULL && sl->epoch != 0)
 		slot_break(s, sl, LSN_INVALID, err);
 	else if (rc < 0)
-		log_error("frame from %s rejected: %s", rid, err);
+		log_error("frame from %s rejected: %s", *rid ? rid : "(anonymous)", err);
 	return 0;
 }
 

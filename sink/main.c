@@ -79,8 +79,10 @@ recv_frame(struct sink *s, void *sock, zmq_msg_t *id, zmq_msg_t *frame)
 	while (zmq_msg_more(frame) && zmq_msg_recv(frame, sock, 0) >= 0)
 		;	/* extra parts are not ours: drop them */
 	n = zmq_msg_size(id);
-	if (n == 0 || n >= sizeof(rid))
+	if (n >= sizeof(rid)) {
+		log_warn("frame from a peer with a %zu-byte id dropped: not a worker", n);
 		return 1;
+	}
 	memcpy(rid, zmq_msg_data(id), n);
 	rid[n] = '\0';
 	return sink_frame(s, rid, zmq_msg_data(frame), zmq_msg_size(frame)) < 0 ? -1 : 1;
@@ -139,7 +141,7 @@ int
 main(int argc, char **argv)
 {
 	const struct cfg_sink *conf;
-	const struct cfg *cfg;
+	struct cfg *cfg;
 	const char *name;
 	struct sink s;
 	void *zctx, *sock = NULL;
@@ -160,5 +162,6 @@ main(int argc, char **argv)
 		zmq_ctx_term(zctx);
 	sink_close(&s);
 	log_info("stopped (exit %d)", rc);
+	cfg_free(cfg);
 	return rc;
 }

@@ -83,19 +83,17 @@ check_table(PGconn *c, const char *slot, const char *table)
 int
 sup_check(const char *config)
 {
-	char err[8192];
-	struct cfg *cfg = cfg_load(config, err, sizeof(err));
+	struct cfg *cfg = sup_load_config(config, stdout);
 	enum pgconn_err perr;
 	PGconn *c;
 
 	log_init("check", NULL);
-	if (cfg == NULL) {
-		printf("%s", err);
+	if (cfg == NULL)
 		return 2;
-	}
 	if ((c = pgconn_open(cfg->conninfo, cfg->password_file, 0, "pgcdc-check", &perr)) == NULL) {
-		problem("cannot connect to the source (see the message above)",
-		    "correct source.conninfo / password_file, or start the server");
+		printf("problem: %s%s\n", pgconn_last_error(), strstr(pgconn_last_error(),
+		    "fix:") ? "" : "; fix: correct source.conninfo, or start the server");
+		problems++;
 	} else {
 		check_server(c);
 		for (size_t i = 0; i < cfg->nslots; i++)

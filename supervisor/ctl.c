@@ -33,21 +33,21 @@ sup_running_pid(const char *run_dir)
 	return pid;
 }
 
-static struct cfg *
-load(const char *path)
+struct cfg *
+sup_load_config(const char *path, FILE *out)
 {
 	char err[8192];
 	struct cfg *cfg = cfg_load(path, err, sizeof(err));
 
 	if (cfg == NULL)
-		fprintf(stderr, "%s", err);
+		fprintf(out, "%s\n", err);
 	return cfg;
 }
 
 int
 sup_reload(const char *config)
 {
-	struct cfg *cfg = load(config);
+	struct cfg *cfg = sup_load_config(config, stderr);
 	pid_t pid;
 
 	if (cfg == NULL)
@@ -65,7 +65,7 @@ sup_reload(const char *config)
 int
 sup_stop(const char *config)
 {
-	struct cfg *cfg = load(config);
+	struct cfg *cfg = sup_load_config(config, stderr);
 	char run_dir[PATH_MAX];
 	int64_t deadline;
 	pid_t pid;

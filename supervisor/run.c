@@ -232,21 +232,21 @@ static int
 setup(const char *path)
 {
 	static const int sigs[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, 0 };
-	char err[8192], exe[PATH_MAX];
+	char exe[PATH_MAX];
 	ssize_t n;
 
 	if (realpath(path, S.config) == NULL) {
 		fprintf(stderr, "pgcdc: %s: %s\n", path, strerror(errno));
 		return -1;
 	}
-	if ((S.cfg = cfg_load(S.config, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "%s", err);
+	if ((S.cfg = sup_load_config(S.config, stderr)) == NULL)
 		return -1;
-	}
 	log_set_level((enum log_level)S.cfg->log_level);
-	if (log_set_file(S.cfg->log_file) < 0 ||
-	    util_mkdir_p(S.cfg->state_dir, 0700) < 0 || util_mkdir_p(S.cfg->run_dir, 0700) < 0 ||
-	    lock_pidfile(S.cfg) < 0 || sig_setup(sigs) < 0)
+	/* The directories first: the log file may well live in state_dir. */
+	/* The lock before the log file: a second `pgcdc run` must say why on
+	 * the terminal it was started from. */
+	if (util_mkdir_p(S.cfg->state_dir, 0700) < 0 || util_mkdir_p(S.cfg->run_dir, 0700) < 0 ||
+	    lock_pidfile(S.cfg) < 0 || log_set_file(S.cfg->log_file) < 0 || sig_setup(sigs) < 0)
 		return -1;
 	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) < 0)
 		return -1;
@@ -270,6 +270,7 @@ sup_run(const char *path)
 	log_info("pgcdc running (pid %d), %zu slot(s), %zu sink(s)", (int)getpid(),
 	    S.cfg->nslots, S.cfg->nsinks);
 	start_missing(util_now_ms());
+	sup_status_write(&S.kids, status);	/* never show the last run's states */
 	for (;;) {
 		struct pollfd p = { .fd = sig_fd(), .events = POLLIN };
 		int timeout = child_tick(&S.kids, util_now_ms(), S.stopping);

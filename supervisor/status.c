@@ -141,15 +141,12 @@ print_sink(const struct cfg *cfg, struct ckpt *ck, pid_t sup, const struct cfg_s
 int
 sup_status(const char *config, int json)
 {
-	char err[8192];
-	struct cfg *cfg = cfg_load(config, err, sizeof(err));
+	struct cfg *cfg = sup_load_config(config, stderr);
 	struct ckpt *ck;
 	pid_t sup;
 
-	if (cfg == NULL) {
-		fprintf(stderr, "%s", err);
+	if (cfg == NULL)
 		return 2;
-	}
 	if ((ck = ckpt_open(cfg->state_dir, (size_t)cfg->lmdb_map_size)) == NULL) {
 		cfg_free(cfg);
 		return 1;

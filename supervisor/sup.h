@@ -5,8 +5,10 @@
 #ifndef PGCDC_SUP_H
 #define PGCDC_SUP_H
 
+#include <stdio.h>
 #include <sys/types.h>
 
+#include "common/cfg.h"
 #include "supervisor/child.h"
 
 int sup_run(const char *config);
@@ -19,6 +21,8 @@ int sup_check(const char *config);
 void sup_status_write(const struct child_table *t, const char *path);
 /* The same table into the log (SIGUSR1). */
 void sup_status_log(const struct child_table *t);
+/* Load the config; on errors print them (one per line) to out, NULL. */
+struct cfg *sup_load_config(const char *path, FILE *out);
 /* pid of the running supervisor for this config's run_dir, or 0 if none. */
 pid_t sup_running_pid(const char *run_dir);
 

@@ -35,7 +35,7 @@ enum wstate { W_CONNECTING, W_STREAMING, W_DRAINING };
 static const char *const wstate_names[] = { "CONNECTING", "STREAMING", "DRAINING" };
 
 static struct worker {
-	const struct cfg	*cfg;
+	struct cfg		*cfg;
 	const struct cfg_slot	*slot;
 	struct ckpt		*ck;
 	struct ckpt_batch	 batch;
@@ -277,5 +277,6 @@ main(int argc, char **argv)
 	pgo_decoder_free(&W.dec);
 	ckpt_batch_free(&W.batch);
 	ckpt_close(W.ck);
+	cfg_free(W.cfg);
 	return rc;
 }
