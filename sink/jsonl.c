@@ -33,7 +33,9 @@ struct jfile {
 	uint64_t	 boundary;	/* end of the last complete transaction */
 	uint64_t	 written;	/* bytes in the file */
 	struct buf	 pending;	/* rendered, not yet written */
-	const struct sink_slot *owner;	/* slot whose open transaction wrote here */
+	/* Name of the slot whose open transaction wrote here ("" none); not a
+	 * pointer: the core's slot table moves when it grows. */
+	char		 owner[sizeof(((struct sink_slot *)0)->name)];
 	struct jfile	*next;
 };
 
@@ -239,11 +241,11 @@ touch(struct sink *s, struct sink_slot *sl, struct jfile *f)
 {
 	struct jsonl *j = s->impl;
 
-	if (f->owner == sl)
+	if (strcmp(f->owner, sl->name) == 0)
 		return 0;
-	if (f->owner != NULL) {
+	if (f->owner[0] != '\0') {
 		log_error("table %s is written by slots %s and %s at once; fix: give "
-		    "each table to one slot", f->name, f->owner->name, sl->name);
+		    "each table to one slot", f->name, f->owner, sl->name);
 		return -1;
 	}
 	if (f->boundary >= (uint64_t)s->conf->segment_bytes && rotate(s, f) < 0)
@@ -254,7 +256,7 @@ touch(struct sink *s, struct sink_slot *sl, struct jfile *f)
 			fatal(1, "%s: out of memory", __func__);
 	}
 	j->touched[j->ntouched++] = f;
-	f->owner = sl;
+	snprintf(f->owner, sizeof(f->owner), "%s", sl->name);
 	return 0;
 }
 
@@ -287,12 +289,12 @@ release(struct jsonl *j, struct sink_slot *sl, void (*fn)(struct jsonl *, struct
 	for (size_t i = 0; i < j->ntouched; i++) {
 		struct jfile *f = j->touched[i];
 
-		if (f->owner != sl) {
+		if (strcmp(f->owner, sl->name) != 0) {
 			j->touched[keep++] = f;
 			continue;
 		}
 		fn(j, f);
-		f->owner = NULL;
+		f->owner[0] = '\0';
 	}
 	j->ntouched = keep;
 }
