@@ -30,7 +30,8 @@ read_password(const char *path, char *pw, size_t len)
 	struct stat st;
 
 	if (stat(path, &st) < 0)
-		snprintf(last_error, sizeof(last_error), "source.password_file %s: %s",
+		snprintf(last_error, sizeof(last_error), "source.password_file %s: %s; "
+		    "fix: create it with the password (mode 0600) or remove the setting",
 		    path, strerror(errno));
 	else if (st.st_mode & (S_IRWXG | S_IRWXO))
 		snprintf(last_error, sizeof(last_error), "source.password_file %s is "
@@ -38,7 +39,7 @@ read_password(const char *path, char *pw, size_t len)
 		    (unsigned)(st.st_mode & 07777), path);
 	else if (util_read_file(path, pw, len) < 0)
 		snprintf(last_error, sizeof(last_error), "source.password_file %s: "
-		    "cannot read: %s", path, strerror(errno));
+		    "cannot read: %s; fix: let pgcdc's user read it", path, strerror(errno));
 	else
 		return 0;
 	log_error("%s", last_error);
