@@ -24,6 +24,17 @@ t_pgcdc_stop() {
 	"$(t_bin)/pgcdc" stop -c "$T_CFG" >/dev/null || t_fail "pgcdc stop failed"
 	wait "$T_PGCDC_PID" || rc=$?
 	t_assert_eq 0 "$rc" "exit code of pgcdc run after stop"
+	t_no_sanitizer_report
+}
+
+# A child that trips ASan/UBSan/LSan is just restarted by the supervisor, so
+# look for the reports themselves in what the processes wrote to stderr.
+t_no_sanitizer_report() {
+	if grep -qE "AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:" \
+		"$T_DIR/run.log" 2>/dev/null; then
+		grep -E -A8 "Sanitizer|runtime error:" "$T_DIR/run.log" | head -40 >&2
+		t_fail "sanitizer report in $T_DIR/run.log"
+	fi
 }
 
 t_slot_active() {
