@@ -65,6 +65,17 @@ wire_put_pgo(struct buf *b, lsn_t wal_lsn, const void *msg, size_t len)
 }
 
 void
+wire_put_row(struct buf *b, uint64_t chunk, uint8_t flags, const void *msg, size_t len)
+{
+	size_t at = rec_start(b, WIRE_ROW);
+
+	buf_put_u64(b, chunk);
+	buf_put_u8(b, flags);
+	buf_append(b, msg, len);
+	rec_end(b, at);
+}
+
+void
 wire_put_ack(struct buf *b, uint64_t epoch, lsn_t end_lsn, const char *slot)
 {
 	size_t at = rec_start(b, WIRE_ACK);
@@ -100,6 +111,13 @@ decode_body(struct rd *b, struct wire_rec *rec)
 		    rd_cstr(b, &rec->slot) < 0 || rd_left(b) != 0) ? -1 : 0;
 	case WIRE_PGO:
 		if (rd_u64(b, &rec->lsn) < 0 || rd_left(b) == 0)
+			return -1;
+		rec->data = b->p;
+		rec->len = rd_left(b);
+		return 0;
+	case WIRE_ROW:
+		if (rd_u64(b, &rec->chunk) < 0 || rd_u8(b, &rec->flags) < 0 ||
+		    rd_left(b) == 0)
 			return -1;
 		rec->data = b->p;
 		rec->len = rd_left(b);

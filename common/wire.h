@@ -9,6 +9,13 @@
  *               the sink forgets the slot's relations and open transaction.
  *   WIRE_PGO    u64 wal_lsn, then one pgoutput message verbatim (pgo.h).
  *               Relations precede their first use after every HELLO.
+ *   WIRE_ROW    u64 chunk id, u8 flags (WIRE_ROW_LAST: the table's last chunk),
+ *               then a pgoutput Insert message ('I', relid, 'N', TupleData) that
+ *               carries one snapshot row.  The rows of a chunk travel inside one
+ *               transaction (the one holding the chunk's high watermark), so
+ *               they are applied atomically with it; chunk ids of a table start
+ *               at 1 and grow.  A sink applies them as op 'r' unless it already
+ *               applied that chunk of that table for that slot.
  * sink -> worker
  *   WIRE_ACK    u64 epoch (of the last HELLO seen), u64 end_lsn, cstr slot.
  *               Cumulative: every transaction with end_lsn <= this is durable.
@@ -31,6 +38,8 @@
 #define WIRE_HELLO	'H'
 #define WIRE_PGO	'P'
 #define WIRE_ACK	'A'
+#define WIRE_ROW	'W'
+#define WIRE_ROW_LAST	0x01
 
 struct wire_rec {
 	char		 kind;
@@ -39,7 +48,9 @@ struct wire_rec {
 	const char	*slot;
 	const char	*dbname;	/* HELLO */
 	lsn_t		 lsn;		/* PGO: wal_lsn; ACK: end_lsn */
-	/* PGO: the pgoutput message */
+	uint64_t	 chunk;		/* ROW: chunk id */
+	uint8_t		 flags;		/* ROW: WIRE_ROW_LAST */
+	/* PGO, ROW: the pgoutput message */
 	const uint8_t	*data;
 	size_t		 len;
 };
@@ -48,6 +59,7 @@ struct wire_rec {
 void wire_frame_start(struct buf *b);
 void wire_put_hello(struct buf *b, uint64_t epoch, const char *slot, const char *dbname);
 void wire_put_pgo(struct buf *b, lsn_t wal_lsn, const void *msg, size_t len);
+void wire_put_row(struct buf *b, uint64_t chunk, uint8_t flags, const void *msg, size_t len);
 void wire_put_ack(struct buf *b, uint64_t epoch, lsn_t end_lsn, const char *slot);
 
 /* Iterate a received frame.  wire_frame_open checks the version; wire_next
