@@ -292,14 +292,21 @@ fwd_take_resync(struct fwd *f)
 	return r;
 }
 
-static void
-put(struct fwd_sink *s, lsn_t wal_lsn, const void *m, size_t n)
+/* The sink's pending frame, started if empty. */
+static struct buf *
+frame_of(struct fwd_sink *s)
 {
 	if (s->frame.len == 0) {
 		wire_frame_start(&s->frame);
 		s->frame_ms = util_now_ms();
 	}
-	wire_put_pgo(&s->frame, wal_lsn, m, n);
+	return &s->frame;
+}
+
+static void
+put(struct fwd_sink *s, lsn_t wal_lsn, const void *m, size_t n)
+{
+	wire_put_pgo(frame_of(s), wal_lsn, m, n);
 }
 
 void
@@ -328,6 +335,17 @@ fwd_txn(struct fwd *f, lsn_t wal_lsn, const void *m, size_t n)
 	for (size_t i = 0; i < f->nsinks; i++)
 		if (!f->sinks[i].skip)
 			put(&f->sinks[i], wal_lsn, m, n);
+}
+
+void
+fwd_row(struct fwd *f, uint64_t chunk, uint8_t flags, const void *m, size_t n)
+{
+	for (size_t i = 0; i < f->nsinks; i++) {
+		struct fwd_sink *s = &f->sinks[i];
+
+		if (!s->skip)
+			wire_put_row(frame_of(s), chunk, flags, m, n);
+	}
 }
 
 void

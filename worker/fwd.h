@@ -79,6 +79,8 @@ int fwd_take_resync(struct fwd *f);
 void fwd_begin(struct fwd *f, lsn_t final_lsn, lsn_t wal_lsn, const void *m, size_t n);
 /* A message of the open transaction, for sinks that do not skip it. */
 void fwd_txn(struct fwd *f, lsn_t wal_lsn, const void *m, size_t n);
+/* A snapshot row inside the open transaction (wire.h WIRE_ROW). */
+void fwd_row(struct fwd *f, uint64_t chunk, uint8_t flags, const void *m, size_t n);
 /* To every ready sink regardless of skipping (relation metadata). */
 void fwd_all(struct fwd *f, lsn_t wal_lsn, const void *m, size_t n);
 void fwd_commit(struct fwd *f, lsn_t end_lsn, lsn_t wal_lsn, const void *m, size_t n);

@@ -23,6 +23,7 @@
 #include "worker/fwd.h"
 #include "worker/repl.h"
 #include "worker/setup.h"
+#include "worker/snap.h"
 
 #define W_MAX_MSGS_PER_TURN	20000	/* then look at sinks and signals again */
 #define W_CKPT_EVERY_MS		200	/* LMDB commit cadence for confirmed */
@@ -43,6 +44,7 @@ static struct worker {
 	struct fwd		 fwd;
 	struct pgo_decoder	 dec;
 	struct relcache		*rels;
+	struct snap		*snap;		/* NULL: no snapshot work (left) */
 	enum wstate		 state;
 	lsn_t			 confirmed;	/* committed to LMDB */
 	lsn_t			 idle_end;	/* last keepalive WAL end */
@@ -78,6 +80,8 @@ confirm(int64_t now, int force)
 	if (!W.in_txn && !fwd_in_flight(&W.fwd) && fwd_all_ready(&W.fwd) &&
 	    W.idle_end > target)
 		target = W.idle_end;
+	if (W.snap)
+		snap_acked(W.snap, fwd_min_acked(&W.fwd));
 	if (target > W.confirmed && (force || now - W.ckpt_ms >= W_CKPT_EVERY_MS)) {
 		ckpt_put_lsn(&W.batch, W.key, target);
 		snprintf(status, sizeof(status), "state=%s pid=%d changes=%llu",
@@ -111,10 +115,14 @@ handle_pgo(lsn_t wal, const uint8_t *data, size_t len)
 	case PGO_BEGIN:
 		W.in_txn = 1;
 		fwd_begin(&W.fwd, m.begin.final_lsn, wal, data, len);
+		if (W.snap)
+			snap_begin(W.snap, m.begin.xid);
 		break;
 	case PGO_COMMIT:
 		fwd_commit(&W.fwd, m.commit.end_lsn, wal, data, len);
 		W.in_txn = 0;
+		if (W.snap)
+			snap_commit(W.snap, m.commit.end_lsn);
 		break;
 	case PGO_RELATION:
 		relcache_put(W.rels, m.rel);
@@ -128,11 +136,17 @@ handle_pgo(lsn_t wal, const uint8_t *data, size_t len)
 		}
 		W.changes++;
 		/* FALLTHROUGH */
-	case PGO_TRUNCATE: case PGO_ORIGIN: case PGO_TYPE:
+	case PGO_TRUNCATE:
+		if (W.snap)
+			snap_change(W.snap, &m, &W.dec);
+		/* FALLTHROUGH */
+	case PGO_ORIGIN: case PGO_TYPE:
 		if (W.in_txn)
 			fwd_txn(&W.fwd, wal, data, len);
 		break;
-	case PGO_MESSAGE:	/* watermarks and user messages: later issues */
+	case PGO_MESSAGE:	/* our watermarks; user messages: a later issue */
+		if (W.snap && W.in_txn)
+			snap_message(W.snap, &m, &W.fwd);
 		break;
 	}
 	return fwd_flush(&W.fwd, 1);
@@ -184,6 +198,9 @@ start_stream(void)
 		return rc;
 	W.fwd.streaming = 1;
 	set_state(W_STREAMING);
+	if (W.snap == NULL && W.slot->snapshot_mode != CFG_SNAP_NEVER &&
+	    (W.snap = snap_open(W.cfg, W.slot, W.ck, &W.fwd, &rc)) == NULL)
+		return rc;
 	return 0;
 }
 
@@ -194,6 +211,21 @@ reading(void)
 	    fwd_unacked_max(&W.fwd) <= (uint64_t)W.cfg->max_unacked_bytes;
 }
 
+/* Every table is snapshotted and acked: initial_only stops here, the other
+ * modes let the snapshot's SQL connection go.  Returns 0 when it drained. */
+static int
+snapshot_over(int64_t now)
+{
+	snap_close(W.snap);
+	W.snap = NULL;
+	log_info("snapshot complete");
+	if (W.slot->snapshot_mode != CFG_SNAP_INITIAL_ONLY)
+		return -1;
+	set_state(W_DRAINING);
+	W.drain_deadline = now + W_DRAIN_MS;
+	return 0;
+}
+
 /* One turn of the loop; returns -1 to keep going, else an exit code. */
 static int
 turn(void)
@@ -201,7 +233,7 @@ turn(void)
 	zmq_pollitem_t items[2 * 64 + 2];
 	size_t n = fwd_pollitems(&W.fwd, items);
 	int64_t now;
-	int rd = reading(), due;
+	int rd = reading(), due, rc;
 
 	items[n++] = (zmq_pollitem_t){ .fd = sig_fd(), .events = ZMQ_POLLIN };
 	if (rd && !W.linger)
@@ -226,13 +258,15 @@ turn(void)
 		return (!fwd_in_flight(&W.fwd) || now > W.drain_deadline) ? PROC_EXIT_STOP : -1;
 	}
 	if (fwd_take_resync(&W.fwd) || (W.state == W_CONNECTING && fwd_all_ready(&W.fwd))) {
-		int rc = start_stream();
-
-		if (rc != 0)
+		if ((rc = start_stream()) != 0)
 			return rc;
 	}
 	if (rd && read_stream() < 0)
 		return PROC_EXIT_RETRY;
+	if (rd && W.snap && (rc = snap_step(W.snap)) != 0)
+		return rc;
+	if (W.snap && snap_finished(W.snap) && snapshot_over(now) == 0)
+		return -1;
 	/* Small frames wait a moment for company; a paused stream sends at once. */
 	if ((due = reading() ? fwd_flush_due(&W.fwd, util_now_ms()) : fwd_flush(&W.fwd, 0)) < 0 ||
 	    confirm(now, 0) < 0)
@@ -274,6 +308,7 @@ main(int argc, char **argv)
 	repl_close(&W.repl);
 	fwd_close(&W.fwd);
 	relcache_free(W.rels);
+	snap_close(W.snap);
 	pgo_decoder_free(&W.dec);
 	ckpt_batch_free(&W.batch);
 	ckpt_close(W.ck);

@@ -1,0 +1,790 @@
+/*
+ * snap: incremental snapshot (see snap.h).  NOTES: one chunk is open at a
+ * time; its rows live in one buffer with a key index, so dropping a key
+ * the stream touched is a hash lookup and nothing is allocated per row once
+ * the buffers have grown.  The race of DESIGN.md 5.4 (a transaction whose
+ * commit record precedes the low watermark but is not yet visible to the
+ * chunk's snapshot) is caught by comparing the xids streamed before the low
+ * watermark with the chunk's pg_current_snapshot(); such a chunk is read
+ * again.  Keys are compared in PostgreSQL's text form, which is the same on
+ * the SQL and the replication connection (pgconn pins the settings).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/pgconn.h"
+#include "common/util.h"
+#include "common/wire.h"
+#include "worker/snap.h"
+
+#define SNAP_PREFIX	"pgcdc-wm"
+#define SNAP_RING	4096	/* xids of recent transactions on the chunk's table */
+
+enum chunk_state { CH_NONE, CH_WAIT_LOW, CH_OPEN, CH_SENT };
+
+struct stable {
+	char		 name[256];	/* schema.table as in the config */
+	char		 qname[300];
+	uint32_t	 relid;
+	struct buf	 relmsg;	/* pgoutput Relation message, built from the catalog */
+	char		*select;	/* column list */
+	char		*keycols;	/* "k1, k2" */
+	char		*keycast;	/* "$1::t1, $2::t2" */
+	char		*keycast_hi;	/* "$n+1::t1, ..." */
+	int		 nkeys;
+	int		*keypos;	/* column index of key i */
+	uint64_t	 done;		/* chunks every sink holds */
+	uint64_t	 sent;		/* chunks forwarded (>= done) */
+	int		 last_done;	/* the last chunk is done: table finished */
+	int		 sent_last;	/* the last chunk was forwarded */
+	lsn_t		 sent_end;	/* end_lsn of the txn that carried chunk `sent` */
+	uint64_t	 rows;
+	int64_t		 est_rows;
+	struct buf	 lower;		/* encoded upper key of chunk `sent` ("" = none) */
+};
+
+struct srow { uint32_t off, len, koff, klen; uint64_t hash; int alive; };
+
+struct snap {
+	const struct cfg	*cfg;
+	const struct cfg_slot	*slot;
+	struct ckpt		*ck;
+	struct ckpt_batch	 batch;
+	PGconn			*sql;
+	struct stable		*t;
+	size_t			 nt, cur;
+	/* the open chunk */
+	enum chunk_state	 state;
+	uint64_t		 attempt;
+	uint64_t		 chunk;
+	int			 last;		/* this chunk ends the table */
+	struct buf		 upper;		/* its encoded upper key */
+	int			 in_hw_txn;
+	struct buf		 rows, keys;
+	struct srow		*v;
+	size_t			 n, cap;
+	uint32_t		*ht;
+	size_t			 htcap;
+	/* race detection */
+	uint32_t		 snap_xmin, snap_xmax;
+	uint32_t		*xip;
+	size_t			 nxip, xipcap;
+	uint32_t		 ring[SNAP_RING];
+	size_t			 nring;
+	uint32_t		 txn_xid;
+	int			 txn_touched;
+	struct buf		 scratch;
+};
+
+static uint64_t
+fnv(const uint8_t *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	while (n--)
+		h = (h ^ *p++) * 1099511628211ULL;
+	return h;
+}
+
+/* Append a key value to an encoded key: u32 length + bytes. */
+static void
+key_put(struct buf *k, const void *p, uint32_t n)
+{
+	buf_put_u32(k, n);
+	buf_append(k, p, n);
+}
+
+static PGresult *
+sql_params(struct snap *s, const char *sql, int n, const char *const *params,
+    ExecStatusType expect)
+{
+	PGresult *r = PQexecParams(s->sql, sql, n, NULL, params, NULL, NULL, 0);
+
+	if (PQresultStatus(r) != expect) {
+		log_error("snapshot: %s", strtok(PQerrorMessage(s->sql), "\n"));
+		PQclear(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* Columns as pgoutput sends them, the key, and a Relation message. */
+static int
+describe(struct snap *s, struct stable *t)
+{
+	const char *p[1] = { t->qname };
+	struct buf sel = { 0 }, keys = { 0 }, cast = { 0 }, hi = { 0 };
+	PGresult *r = sql_params(s, "SELECT a.attname, a.atttypid, a.atttypmod, "
+	    "format_type(a.atttypid, a.atttypmod), "
+	    "(SELECT k.n FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(a, n) "
+	    " WHERE k.a = a.attnum), c.oid, c.relreplident, "
+	    "n.nspname, c.relname, c.reltuples::bigint "
+	    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+	    "JOIN pg_attribute a ON a.attrelid = c.oid "
+	    "LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary "
+	    "WHERE c.oid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped "
+	    "AND a.attgenerated = '' ORDER BY a.attnum", 1, p, PGRES_TUPLES_OK);
+	int ncols;
+
+	if (r == NULL)
+		return -1;
+	ncols = PQntuples(r);
+	t->keypos = calloc((size_t)ncols + 1, sizeof(int));
+	t->relid = (uint32_t)strtoul(PQgetvalue(r, 0, 5), NULL, 10);
+	t->est_rows = atoll(PQgetvalue(r, 0, 9));
+	buf_put_u8(&t->relmsg, 'R');
+	buf_put_u32(&t->relmsg, t->relid);
+	buf_append(&t->relmsg, PQgetvalue(r, 0, 7), strlen(PQgetvalue(r, 0, 7)) + 1);
+	buf_append(&t->relmsg, PQgetvalue(r, 0, 8), strlen(PQgetvalue(r, 0, 8)) + 1);
+	buf_put_u8(&t->relmsg, (uint8_t)PQgetvalue(r, 0, 6)[0]);
+	buf_put_u16(&t->relmsg, (uint16_t)ncols);
+	for (int i = 0; i < ncols; i++) {
+		char *q = PQescapeIdentifier(s->sql, PQgetvalue(r, i, 0), strlen(PQgetvalue(r, i, 0)));
+		int kp = PQgetisnull(r, i, 4) ? 0 : atoi(PQgetvalue(r, i, 4));
+
+		buf_put_u8(&t->relmsg, kp ? 1 : 0);
+		buf_append(&t->relmsg, PQgetvalue(r, i, 0), strlen(PQgetvalue(r, i, 0)) + 1);
+		buf_put_u32(&t->relmsg, (uint32_t)strtoul(PQgetvalue(r, i, 1), NULL, 10));
+		buf_put_u32(&t->relmsg, (uint32_t)atoi(PQgetvalue(r, i, 2)));
+		buf_printf(&sel, "%s%s", i ? ", " : "", q);
+		if (kp > 0 && kp <= ncols) {
+			t->keypos[kp - 1] = i;
+			t->nkeys = kp > t->nkeys ? kp : t->nkeys;
+		}
+		PQfreemem(q);
+	}
+	for (int k = 0; k < t->nkeys; k++) {
+		int i = t->keypos[k];
+		char *q = PQescapeIdentifier(s->sql, PQgetvalue(r, i, 0), strlen(PQgetvalue(r, i, 0)));
+
+		buf_printf(&keys, "%s%s", k ? ", " : "", q);
+		buf_printf(&cast, "%s$%d::%s", k ? ", " : "", k + 1, PQgetvalue(r, i, 3));
+		buf_printf(&hi, "%s$%d::%s", k ? ", " : "", t->nkeys + k + 1, PQgetvalue(r, i, 3));
+		PQfreemem(q);
+	}
+	PQclear(r);
+	buf_putc(&sel, '\0'); buf_putc(&keys, '\0'); buf_putc(&cast, '\0'); buf_putc(&hi, '\0');
+	t->select = (char *)sel.data;
+	t->keycols = (char *)keys.data;
+	t->keycast = (char *)cast.data;
+	t->keycast_hi = (char *)hi.data;
+	if (t->nkeys == 0) {
+		log_error("table %s has no primary key: snapshots need one for now; fix: add "
+		    "a primary key, or set snapshot_mode = \"never\" for this slot", t->name);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+plan_key(const struct snap *s, const struct stable *t, uint64_t chunk, char *key, size_t len)
+{
+	snprintf(key, len, "snap/%s/%s/%020llu", s->slot->name, t->name,
+	    (unsigned long long)chunk);
+}
+
+/* Where to resume: the lowest chunk id over the sinks, and its range. */
+static int
+resume(struct snap *s, struct stable *t)
+{
+	char key[CKPT_KEY_MAX + 1];
+	uint8_t val[8192];
+	size_t len = sizeof(val);
+	uint64_t done = UINT64_MAX;
+	int found;
+
+	for (size_t i = 0; i < s->slot->nsinks; i++) {
+		lsn_t c = 0;
+
+		snprintf(key, sizeof(key), "sink/%s/chunk/%s/%s", s->slot->sinks[i],
+		    s->slot->name, t->name);
+		if (ckpt_get_lsn(s->ck, key, &c) < 0)
+			return -1;
+		done = c < done ? c : done;
+	}
+	t->done = t->sent = done == UINT64_MAX ? 0 : done;
+	if (t->done == 0)
+		return 0;
+	plan_key(s, t, t->done, key, sizeof(key));
+	if ((found = ckpt_get(s->ck, key, val, &len)) <= 0 || len < 1 || len > sizeof(val)) {
+		log_error("snapshot of %s: sinks hold chunk %llu but its range is not in "
+		    "LMDB", t->name, (unsigned long long)t->done);
+		return -1;
+	}
+	t->last_done = t->sent_last = val[0] != 0;
+	buf_append(&t->lower, val + 1, len - 1);
+	return 0;
+}
+
+struct snap *
+snap_open(const struct cfg *cfg, const struct cfg_slot *slot, struct ckpt *ck,
+    const struct fwd *f, int *rc)
+{
+	struct snap *s = calloc(1, sizeof(*s));
+	enum pgconn_err err;
+
+	(void)f;
+	*rc = 1;
+	if (s == NULL)
+		return NULL;
+	s->cfg = cfg;
+	s->slot = slot;
+	s->ck = ck;
+	s->attempt = ((uint64_t)util_wall_ms() << 16) ^ (uint64_t)getpid();
+	if ((s->sql = pgconn_open(cfg->conninfo, cfg->password_file, 0, "pgcdc-snapshot", &err)) == NULL) {
+		*rc = err == PGCONN_FATAL ? 2 : 1;
+		goto fail;
+	}
+	s->t = calloc(slot->ntables, sizeof(*s->t));
+	s->nt = slot->ntables;
+	for (size_t i = 0; i < s->nt; i++) {
+		struct stable *t = &s->t[i];
+
+		snprintf(t->name, sizeof(t->name), "%s", slot->tables[i]);
+		if (pgconn_quote_qualified(s->sql, t->name, t->qname, sizeof(t->qname)) < 0 ||
+		    describe(s, t) < 0 || resume(s, t) < 0) {
+			*rc = 2;
+			goto fail;
+		}
+		log_info("snapshot of %s: %s", t->name, t->last_done ? "done" :
+		    t->done ? "resuming" : "pending");
+	}
+	*rc = 0;
+	return s;
+fail:
+	snap_close(s);
+	return NULL;
+}
+
+void
+snap_close(struct snap *s)
+{
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < s->nt; i++) {
+		buf_free(&s->t[i].relmsg);
+		buf_free(&s->t[i].lower);
+		free(s->t[i].select);
+		free(s->t[i].keycols);
+		free(s->t[i].keycast);
+		free(s->t[i].keycast_hi);
+		free(s->t[i].keypos);
+	}
+	free(s->t);
+	if (s->sql)
+		PQfinish(s->sql);
+	buf_free(&s->rows); buf_free(&s->keys); buf_free(&s->upper); buf_free(&s->scratch);
+	free(s->v); free(s->ht); free(s->xip);
+	ckpt_batch_free(&s->batch);
+	free(s);
+}
+
+/* ---- the open chunk's rows and their key index ---- */
+
+static void
+rows_reset(struct snap *s)
+{
+	buf_reset(&s->rows);
+	buf_reset(&s->keys);
+	s->n = 0;
+	if (s->ht)
+		memset(s->ht, 0, s->htcap * sizeof(*s->ht));
+}
+
+static void
+index_grow(struct snap *s)
+{
+	size_t cap = s->htcap ? 2 * s->htcap : 4096;
+
+	while (cap < 2 * s->n + 2)
+		cap *= 2;
+	free(s->ht);
+	if ((s->ht = calloc(cap, sizeof(*s->ht))) == NULL)
+		fatal(1, "out of memory");
+	s->htcap = cap;
+	for (size_t i = 0; i < s->n; i++) {
+		size_t h = s->v[i].hash & (cap - 1);
+
+		while (s->ht[h])
+			h = (h + 1) & (cap - 1);
+		s->ht[h] = (uint32_t)i + 1;
+	}
+}
+
+/* Add the row just appended at rows[off..] with key keys[koff..]. */
+static void
+row_add(struct snap *s, size_t off, size_t koff)
+{
+	struct srow *r;
+	size_t h;
+
+	if (s->n == s->cap) {
+		s->cap = s->cap ? 2 * s->cap : 1024;
+		if ((s->v = realloc(s->v, s->cap * sizeof(*s->v))) == NULL)
+			fatal(1, "out of memory");
+	}
+	r = &s->v[s->n++];
+	*r = (struct srow){ (uint32_t)off, (uint32_t)(s->rows.len - off), (uint32_t)koff,
+	    (uint32_t)(s->keys.len - koff), fnv(s->keys.data + koff, s->keys.len - koff), 1 };
+	if (2 * s->n > s->htcap) {
+		index_grow(s);
+		return;
+	}
+	for (h = r->hash & (s->htcap - 1); s->ht[h]; h = (h + 1) & (s->htcap - 1))
+		;
+	s->ht[h] = (uint32_t)s->n;
+}
+
+/* Drop the row with this encoded key, if the chunk has it. */
+static void
+row_drop(struct snap *s, const uint8_t *key, size_t len)
+{
+	uint64_t hash = fnv(key, len);
+
+	if (s->htcap == 0)
+		return;
+	for (size_t h = hash & (s->htcap - 1); s->ht[h]; h = (h + 1) & (s->htcap - 1)) {
+		struct srow *r = &s->v[s->ht[h] - 1];
+
+		if (r->hash == hash && r->klen == len && memcmp(s->keys.data + r->koff, key, len) == 0)
+			r->alive = 0;
+	}
+}
+
+/* ---- reading a chunk ---- */
+
+/* Split an encoded key into NUL-terminated strings in s->scratch. */
+static int
+key_params(struct snap *s, const struct buf *k, int nkeys, const char **out, int at)
+{
+	struct rd r;
+	size_t offs[64];
+
+	if (nkeys > 32)
+		return -1;
+	rd_init(&r, k->data, k->len);
+	for (int i = 0; i < nkeys; i++) {
+		uint32_t n;
+		const uint8_t *p;
+
+		if (rd_u32(&r, &n) < 0 || rd_bytes(&r, n, &p) < 0)
+			return -1;
+		offs[i] = s->scratch.len;
+		buf_append(&s->scratch, p, n);
+		buf_putc(&s->scratch, '\0');
+	}
+	for (int i = 0; i < nkeys; i++)
+		out[at + i] = (const char *)s->scratch.data + offs[i];
+	return 0;
+}
+
+static int
+parse_snapshot(struct snap *s, const char *txt)
+{
+	unsigned long long xmin, xmax;
+	const char *p;
+
+	if (sscanf(txt, "%llu:%llu:", &xmin, &xmax) != 2 || (p = strchr(strchr(txt, ':') + 1, ':')) == NULL)
+		return -1;
+	s->snap_xmin = (uint32_t)xmin;
+	s->snap_xmax = (uint32_t)xmax;
+	s->nxip = 0;
+	for (p++; *p; p += strspn(p, ",")) {
+		char *end;
+		unsigned long long x = strtoull(p, &end, 10);
+
+		if (end == p)
+			break;
+		if (s->nxip == s->xipcap) {
+			s->xipcap = s->xipcap ? 2 * s->xipcap : 64;
+			if ((s->xip = realloc(s->xip, s->xipcap * sizeof(*s->xip))) == NULL)
+				fatal(1, "out of memory");
+		}
+		s->xip[s->nxip++] = (uint32_t)x;
+		p = end;
+	}
+	return 0;
+}
+
+static void
+encode_row(struct snap *s, const struct stable *t, PGresult *r, int row)
+{
+	int ncols = PQnfields(r);
+	size_t off = s->rows.len, koff = s->keys.len;
+
+	buf_put_u8(&s->rows, 'I');
+	buf_put_u32(&s->rows, t->relid);
+	buf_put_u8(&s->rows, 'N');
+	buf_put_u16(&s->rows, (uint16_t)ncols);
+	for (int c = 0; c < ncols; c++) {
+		if (PQgetisnull(r, row, c)) {
+			buf_put_u8(&s->rows, 'n');
+			continue;
+		}
+		buf_put_u8(&s->rows, 't');
+		buf_put_u32(&s->rows, (uint32_t)PQgetlength(r, row, c));
+		buf_append(&s->rows, PQgetvalue(r, row, c), (size_t)PQgetlength(r, row, c));
+	}
+	for (int k = 0; k < t->nkeys; k++)
+		key_put(&s->keys, PQgetvalue(r, row, t->keypos[k]),
+		    (uint32_t)PQgetlength(r, row, t->keypos[k]));
+	row_add(s, off, koff);
+}
+
+/* The chunk query: after `lower`, up to `hi` (a redo) or chunk_rows rows. */
+static PGresult *
+query_chunk(struct snap *s, const struct stable *t, const struct buf *hi)
+{
+	const char *params[64];
+	struct buf sql = { 0 };
+	int np = 0;
+	PGresult *r;
+
+	buf_reset(&s->scratch);
+	buf_printf(&sql, "SELECT %s FROM %s", t->select, t->qname);
+	if (t->lower.len > 0) {
+		if (key_params(s, &t->lower, t->nkeys, params, np) < 0)
+			goto bad;
+		np += t->nkeys;
+		buf_printf(&sql, " WHERE (%s) > (%s)", t->keycols, t->keycast);
+	}
+	if (hi != NULL && hi->len > 0) {
+		if (key_params(s, hi, t->nkeys, params, np) < 0)
+			goto bad;
+		buf_printf(&sql, " %s (%s) <= (%s)", np ? "AND" : "WHERE", t->keycols,
+		    np ? t->keycast_hi : t->keycast);
+		np += t->nkeys;
+	}
+	buf_printf(&sql, " ORDER BY %s", t->keycols);
+	if (hi == NULL)
+		buf_printf(&sql, " LIMIT %ld", s->cfg->chunk_rows);
+	buf_putc(&sql, '\0');
+	r = sql_params(s, (char *)sql.data, np, params, PGRES_TUPLES_OK);
+	buf_free(&sql);
+	return r;
+bad:
+	log_error("snapshot of %s: stored chunk bound is malformed", t->name);
+	buf_free(&sql);
+	return NULL;
+}
+
+/* Read the chunk in one short REPEATABLE READ transaction. */
+static int
+read_chunk(struct snap *s, struct stable *t, const struct buf *hi)
+{
+	PGresult *r = NULL, *snapr;
+	int rc = -1, nrows;
+
+	rows_reset(s);
+	if (pgconn_exec(s->sql, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", PGRES_COMMAND_OK) < 0)
+		return -1;
+	if ((snapr = sql_params(s, "SELECT pg_current_snapshot()::text", 0, NULL, PGRES_TUPLES_OK)) == NULL)
+		goto out;
+	rc = parse_snapshot(s, PQgetvalue(snapr, 0, 0));
+	PQclear(snapr);
+	if (rc < 0 || (r = query_chunk(s, t, hi)) == NULL) {
+		rc = -1;
+		goto out;
+	}
+	nrows = PQntuples(r);
+	for (int i = 0; i < nrows; i++)
+		encode_row(s, t, r, i);
+	buf_reset(&s->upper);
+	if (hi != NULL) {
+		buf_append(&s->upper, hi->data, hi->len);
+	} else {
+		s->last = nrows < s->cfg->chunk_rows;
+		if (!s->last)
+			buf_append(&s->upper, s->keys.data + s->v[nrows - 1].koff, s->v[nrows - 1].klen);
+	}
+	rc = 0;
+out:
+	PQclear(r);
+	if (pgconn_exec(s->sql, rc == 0 ? "COMMIT" : "ROLLBACK", PGRES_COMMAND_OK) < 0)
+		rc = -1;
+	return rc;
+}
+
+static int
+emit(struct snap *s, char what)
+{
+	char payload[160];
+	const char *p[1] = { payload };
+	PGresult *r;
+
+	snprintf(payload, sizeof(payload), "%c %s %llu", what, s->slot->name,
+	    (unsigned long long)s->attempt);
+	r = sql_params(s, "SELECT pg_logical_emit_message(true, '" SNAP_PREFIX "', $1)",
+	    1, p, PGRES_TUPLES_OK);
+	PQclear(r);
+	return r ? 0 : -1;
+}
+
+/* ---- chunk lifecycle ---- */
+
+static void
+put_status(struct snap *s, const struct stable *t)
+{
+	char key[CKPT_KEY_MAX + 1], val[160];
+
+	snprintf(key, sizeof(key), "slot/%s/snap/%s", s->slot->name, t->name);
+	if (t->last_done)
+		snprintf(val, sizeof(val), "done (%llu rows)", (unsigned long long)t->rows);
+	else if (t->sent == 0 && s->state == CH_NONE)
+		snprintf(val, sizeof(val), "pending");
+	else
+		snprintf(val, sizeof(val), "running (chunks done %llu of ~%lld, rows %llu)",
+		    (unsigned long long)t->done,
+		    (long long)(t->est_rows / s->cfg->chunk_rows + 1), (unsigned long long)t->rows);
+	ckpt_put(&s->batch, key, val, strlen(val));
+}
+
+/* Record the chunk's range before its high watermark (redo reads the same). */
+static int
+save_plan(struct snap *s, struct stable *t)
+{
+	char key[CKPT_KEY_MAX + 1];
+	struct buf v = { 0 };
+	int rc;
+
+	buf_put_u8(&v, (uint8_t)s->last);
+	buf_append(&v, s->upper.data, s->upper.len);
+	plan_key(s, t, s->chunk, key, sizeof(key));
+	ckpt_put(&s->batch, key, v.data, v.len);
+	put_status(s, t);
+	rc = ckpt_commit(s->ck, &s->batch);
+	buf_free(&v);
+	return rc;
+}
+
+/* A stored plan for chunk k: a redo after a crash must read the same range. */
+static int
+stored_plan(struct snap *s, struct stable *t, uint64_t k, struct buf *hi)
+{
+	char key[CKPT_KEY_MAX + 1];
+	uint8_t val[8192];
+	size_t len = sizeof(val);
+	int found;
+
+	plan_key(s, t, k, key, sizeof(key));
+	if ((found = ckpt_get(s->ck, key, val, &len)) <= 0 || len < 1 || len > sizeof(val))
+		return found < 0 ? -1 : 0;
+	s->last = val[0] != 0;
+	buf_reset(hi);
+	buf_append(hi, val + 1, len - 1);
+	return 1;
+}
+
+static struct stable *
+next_table(struct snap *s)
+{
+	for (; s->cur < s->nt; s->cur++)
+		if (!s->t[s->cur].last_done && !s->t[s->cur].sent_last)
+			return &s->t[s->cur];
+	return NULL;
+}
+
+int
+snap_step(struct snap *s)
+{
+	struct buf hi = { 0 };
+	struct stable *t;
+	int redo, rc = 1;
+
+	if (s->state != CH_NONE || (t = next_table(s)) == NULL)
+		return 0;
+	s->chunk = t->sent + 1;
+	s->attempt++;
+	if ((redo = stored_plan(s, t, s->chunk, &hi)) < 0 || emit(s, 'L') < 0 ||
+	    read_chunk(s, t, redo ? &hi : NULL) < 0 || (!redo && save_plan(s, t) < 0) ||
+	    emit(s, 'H') < 0)
+		goto out;
+	s->state = CH_WAIT_LOW;
+	rc = 0;
+out:
+	buf_free(&hi);
+	return rc;
+}
+
+/* ---- stream hooks ---- */
+
+static struct stable *
+open_table(struct snap *s)
+{
+	return s->state == CH_NONE || s->cur >= s->nt ? NULL : &s->t[s->cur];
+}
+
+void
+snap_begin(struct snap *s, uint32_t xid)
+{
+	s->txn_xid = xid;
+	s->txn_touched = 0;
+}
+
+/* Drop the chunk row whose key this tuple carries. */
+static void
+drop_tuple_key(struct snap *s, const struct stable *t, const struct tuple *tup)
+{
+	buf_reset(&s->scratch);
+	for (int k = 0; k < t->nkeys; k++) {
+		int i = t->keypos[k];
+
+		if (i >= tup->ncols || (tup->cols[i].kind != 't' && tup->cols[i].kind != 'b'))
+			return;		/* no key value here (nothing to match) */
+		key_put(&s->scratch, tup->cols[i].data, tup->cols[i].len);
+	}
+	row_drop(s, s->scratch.data, s->scratch.len);
+}
+
+void
+snap_change(struct snap *s, const struct pgo_msg *m, const struct pgo_decoder *dec)
+{
+	struct stable *t = open_table(s);
+
+	if (t == NULL)
+		return;
+	if (m->type == PGO_TRUNCATE) {
+		for (uint32_t i = 0; i < m->truncate.nrels; i++)
+			if (pgo_truncate_relid(m, i) == t->relid) {
+				s->txn_touched = 1;
+				if (s->state == CH_OPEN)
+					for (size_t r = 0; r < s->n; r++)
+						s->v[r].alive = 0;
+			}
+		return;
+	}
+	if (m->change.relid != t->relid)
+		return;
+	s->txn_touched = 1;
+	if (s->state != CH_OPEN)
+		return;
+	if (m->change.has_new)
+		drop_tuple_key(s, t, &dec->newt);
+	if (m->change.old_kind)
+		drop_tuple_key(s, t, &dec->oldt);
+}
+
+void
+snap_commit(struct snap *s, lsn_t end_lsn)
+{
+	struct stable *t = open_table(s);
+
+	if (s->txn_touched && s->state != CH_OPEN && s->nring < SNAP_RING)
+		s->ring[s->nring++] = s->txn_xid;
+	else if (s->txn_touched && s->state != CH_OPEN) {
+		memmove(s->ring, s->ring + SNAP_RING / 2, SNAP_RING / 2 * sizeof(s->ring[0]));
+		s->nring = SNAP_RING / 2;
+		s->ring[s->nring++] = s->txn_xid;
+	}
+	if (t != NULL && s->state == CH_SENT && s->in_hw_txn) {
+		t->sent_end = end_lsn;
+		s->in_hw_txn = 0;
+		s->state = CH_NONE;
+	}
+}
+
+/* Streamed before the low watermark but invisible to the chunk's snapshot? */
+static uint32_t
+raced(const struct snap *s)
+{
+	for (size_t i = 0; i < s->nring; i++) {
+		uint32_t x = s->ring[i];
+
+		if ((int32_t)(x - s->snap_xmax) >= 0)
+			return x;
+		if ((int32_t)(x - s->snap_xmin) < 0)
+			continue;
+		for (size_t j = 0; j < s->nxip; j++)
+			if (s->xip[j] == x)
+				return x;
+	}
+	return 0;
+}
+
+static void
+forward_chunk(struct snap *s, struct stable *t, struct fwd *f)
+{
+	size_t alive = 0;
+
+	fwd_all(f, 0, t->relmsg.data, t->relmsg.len);
+	for (size_t i = 0; i < s->n; i++) {
+		if (!s->v[i].alive)
+			continue;
+		fwd_row(f, s->chunk, s->last ? WIRE_ROW_LAST : 0, s->rows.data + s->v[i].off,
+		    s->v[i].len);
+		alive++;
+		fwd_flush(f, 1);
+	}
+	t->sent = s->chunk;
+	t->sent_last = s->last;
+	t->rows += alive;
+	buf_reset(&t->lower);
+	buf_append(&t->lower, s->upper.data, s->upper.len);
+	s->in_hw_txn = 1;
+	s->state = CH_SENT;
+	log_debug("snapshot of %s: chunk %llu sent, %zu of %zu rows", t->name,
+	    (unsigned long long)s->chunk, alive, s->n);
+}
+
+int
+snap_message(struct snap *s, const struct pgo_msg *m, struct fwd *f)
+{
+	char what, slot[128];
+	unsigned long long attempt;
+	char txt[200];
+	struct stable *t = open_table(s);
+	uint32_t x;
+
+	if (strcmp(m->message.prefix, SNAP_PREFIX) != 0)
+		return 0;
+	if (m->message.len >= sizeof(txt) || t == NULL)
+		return 1;
+	memcpy(txt, m->message.content, m->message.len);
+	txt[m->message.len] = '\0';
+	if (sscanf(txt, "%c %127s %llu", &what, slot, &attempt) != 3 ||
+	    strcmp(slot, s->slot->name) != 0 || attempt != s->attempt)
+		return 1;	/* another slot's, or an earlier attempt's */
+	if (what == 'L' && s->state == CH_WAIT_LOW) {
+		s->state = CH_OPEN;
+	} else if (what == 'H' && s->state == CH_OPEN) {
+		if ((x = raced(s)) != 0) {
+			log_warn("snapshot of %s: chunk %llu raced with transaction %u (committed "
+			    "but not yet visible); reading it again", t->name,
+			    (unsigned long long)s->chunk, x);
+			s->state = CH_NONE;
+			return 1;
+		}
+		forward_chunk(s, t, f);
+	}
+	return 1;
+}
+
+void
+snap_acked(struct snap *s, lsn_t min_acked)
+{
+	for (size_t i = 0; i < s->nt; i++) {
+		struct stable *t = &s->t[i];
+
+		if (t->sent <= t->done || t->sent_end == 0 || min_acked < t->sent_end)
+			continue;
+		t->done = t->sent;
+		if (t->sent_last && !t->last_done) {
+			t->last_done = 1;
+			log_info("snapshot of %s done: %llu rows", t->name, (unsigned long long)t->rows);
+		}
+		put_status(s, t);
+		ckpt_commit(s->ck, &s->batch);
+	}
+}
+
+int
+snap_finished(const struct snap *s)
+{
+	for (size_t i = 0; i < s->nt; i++)
+		if (!s->t[i].last_done)
+			return 0;
+	return 1;
+}

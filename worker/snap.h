@@ -1,0 +1,45 @@
+/*
+ * snap: the chunked, lock-free snapshot of a slot's tables (DESIGN.md 5),
+ * DBLog style.  A chunk is: low watermark, one short REPEATABLE READ read of
+ * a primary-key range, high watermark.  Keys that the stream changes between
+ * the watermarks are dropped from the chunk; the rest travel inside the
+ * high watermark's transaction as ROW records, so they are applied
+ * atomically with it and exactly once (sinks remember chunk ids).
+ * A chunk's range is written to LMDB before its high watermark, so a redo
+ * after a crash reads exactly the same range.  Sinks' applied chunk ids (in
+ * LMDB) say where to resume.
+ */
+#ifndef PGCDC_SNAP_H
+#define PGCDC_SNAP_H
+
+#include "common/cfg.h"
+#include "common/ckpt.h"
+#include "common/pgo.h"
+#include "worker/fwd.h"
+
+struct snap;
+
+/* Plan the slot's tables from LMDB (what every sink already holds).
+ * Returns NULL with *rc set to an exit code on failure. */
+struct snap *snap_open(const struct cfg *cfg, const struct cfg_slot *slot,
+    struct ckpt *ck, const struct fwd *f, int *rc);
+void snap_close(struct snap *s);
+
+/* If no chunk is open and a table has work left: emit the low watermark,
+ * read the chunk, record its range, emit the high watermark.
+ * Returns 0, or an exit code. */
+int snap_step(struct snap *s);
+
+/* Stream hooks, called for every decoded message in stream order. */
+void snap_begin(struct snap *s, uint32_t xid);
+void snap_change(struct snap *s, const struct pgo_msg *m, const struct pgo_decoder *dec);
+/* Our watermark?  At the high one the chunk is forwarded through f. */
+int snap_message(struct snap *s, const struct pgo_msg *m, struct fwd *f);
+void snap_commit(struct snap *s, lsn_t end_lsn);
+/* Sinks hold everything up to min_acked: delivered chunks become done. */
+void snap_acked(struct snap *s, lsn_t min_acked);
+
+/* All tables done and acked (initial_only exits then). */
+int snap_finished(const struct snap *s);
+
+#endif
