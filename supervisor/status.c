@@ -83,6 +83,38 @@ row_of(const struct cfg *cfg, pid_t sup, const char *kind, const char *name, str
 	}
 }
 
+struct tables_arg { int json, n; size_t skip; };
+
+/* One line (or JSON member) per table under slot/<name>/snap/. */
+static int
+print_table(const char *key, const void *val, size_t len, void *arg)
+{
+	struct tables_arg *a = arg;
+	int n = len > 200 ? 200 : (int)len;
+
+	if (a->json)
+		printf("%s\"%s\":\"%.*s\"", a->n ? "," : "", key + a->skip, n, (const char *)val);
+	else
+		printf("  table %-40s %.*s\n", key + a->skip, n, (const char *)val);
+	a->n++;
+	return 0;
+}
+
+static void
+print_tables(struct ckpt *ck, const char *slot, int json)
+{
+	char prefix[CKPT_KEY_MAX + 1];
+	struct tables_arg a = { json, 0, 0 };
+
+	snprintf(prefix, sizeof(prefix), "slot/%s/snap/", slot);
+	a.skip = strlen(prefix);
+	if (json)
+		printf(",\"tables\":{");
+	ckpt_scan(ck, prefix, print_table, &a);
+	if (json)
+		printf("}");
+}
+
 static void
 print_slot(const struct cfg *cfg, struct ckpt *ck, pid_t sup, const char *name,
     int json, int first)
@@ -101,11 +133,14 @@ print_slot(const struct cfg *cfg, struct ckpt *ck, pid_t sup, const char *name,
 	lsn_format(confirmed, l);
 	if (json)
 		printf("%s{\"slot\":\"%s\",\"state\":\"%s\",\"pid\":%d,\"restarts\":%d,"
-		    "\"last_exit\":%d,\"confirmed_lsn\":\"%s\",\"worker\":\"%s\"}",
+		    "\"last_exit\":%d,\"confirmed_lsn\":\"%s\",\"worker\":\"%s\"",
 		    first ? "" : ",", name, r.state, r.pid, r.restarts, r.code, l, st);
 	else
 		printf("slot %-20s %-9s pid %-7d restarts %-3d confirmed %-14s %s\n",
 		    name, r.state, r.pid, r.restarts, l, st);
+	print_tables(ck, name, json);
+	if (json)
+		printf("}");
 }
 
 static void

@@ -22,6 +22,7 @@
 
 #define SNAP_PREFIX	"pgcdc-wm"
 #define SNAP_RING	4096	/* xids of recent transactions on the chunk's table */
+#define SNAP_RETRY_MS	200	/* wait after a race before reading the chunk again */
 
 enum chunk_state { CH_NONE, CH_WAIT_LOW, CH_OPEN, CH_SENT };
 
@@ -74,6 +75,7 @@ struct snap {
 	size_t			 nxip, xipcap;
 	uint32_t		 ring[SNAP_RING];
 	size_t			 nring;
+	int64_t			 retry_ms;	/* after a race: not before this */
 	uint32_t		 txn_xid;
 	int			 txn_touched;
 	struct buf		 scratch;
@@ -238,6 +240,10 @@ snap_open(const struct cfg *cfg, const struct cfg_slot *slot, struct ckpt *ck,
 		*rc = err == PGCONN_FATAL ? 2 : 1;
 		goto fail;
 	}
+	/* Watermarks are markers in our own stream: their commits need not
+	 * wait for synchronous standbys (which may be slow, or gone). */
+	if (pgconn_exec(s->sql, "SET synchronous_commit = local", PGRES_COMMAND_OK) < 0)
+		goto fail;
 	s->t = calloc(slot->ntables, sizeof(*s->t));
 	s->nt = slot->ntables;
 	for (size_t i = 0; i < s->nt; i++) {
@@ -594,7 +600,7 @@ snap_step(struct snap *s)
 	struct stable *t;
 	int redo, rc = 1;
 
-	if (s->state != CH_NONE || (t = next_table(s)) == NULL)
+	if (s->state != CH_NONE || util_now_ms() < s->retry_ms || (t = next_table(s)) == NULL)
 		return 0;
 	s->chunk = t->sent + 1;
 	s->attempt++;
@@ -755,6 +761,7 @@ snap_message(struct snap *s, const struct pgo_msg *m, struct fwd *f)
 			    "but not yet visible); reading it again", t->name,
 			    (unsigned long long)s->chunk, x);
 			s->state = CH_NONE;
+			s->retry_ms = util_now_ms() + SNAP_RETRY_MS;
 			return 1;
 		}
 		forward_chunk(s, t, f);
