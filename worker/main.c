@@ -190,6 +190,8 @@ start_stream(void)
 
 	repl_close(&W.repl);
 	W.in_txn = 0;
+	if (W.snap)
+		snap_stream_restart(W.snap);
 	rc = repl_start(&W.repl, W.cfg, W.slot, W.confirmed);
 	/* Our previous walsender may still hold the slot for a moment. */
 	if (rc == PROC_EXIT_RETRY && setup_slot_free(W.cfg, W.slot->name) == 0)

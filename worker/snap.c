@@ -65,6 +65,8 @@ struct snap {
 	struct buf		 upper;		/* its encoded upper key */
 	int			 in_hw_txn;
 	struct buf		 rows, keys;
+	struct buf		 prev_lower;	/* the table's lower bound before the open chunk */
+	size_t			 sent_rows;
 	struct srow		*v;
 	size_t			 n, cap;
 	uint32_t		*ht;
@@ -196,18 +198,23 @@ resume(struct snap *s, struct stable *t)
 	uint8_t val[8192];
 	size_t len = sizeof(val);
 	uint64_t done = UINT64_MAX;
+	lsn_t c = 0;
 	int found;
 
 	for (size_t i = 0; i < s->slot->nsinks; i++) {
-		lsn_t c = 0;
-
+		c = 0;
 		snprintf(key, sizeof(key), "sink/%s/chunk/%s/%s", s->slot->sinks[i],
 		    s->slot->name, t->name);
 		if (ckpt_get_lsn(s->ck, key, &c) < 0)
 			return -1;
 		done = c < done ? c : done;
 	}
-	t->done = t->sent = done == UINT64_MAX ? 0 : done;
+	if (done == UINT64_MAX)
+		done = 0;
+	snprintf(key, sizeof(key), "snap/%s/%s/done", s->slot->name, t->name);
+	if (ckpt_get_lsn(s->ck, key, &c) < 0)
+		return -1;
+	t->done = t->sent = c > done ? c : done;
 	if (t->done == 0)
 		return 0;
 	plan_key(s, t, t->done, key, sizeof(key));
@@ -283,6 +290,7 @@ snap_close(struct snap *s)
 	if (s->sql)
 		PQfinish(s->sql);
 	buf_free(&s->rows); buf_free(&s->keys); buf_free(&s->upper); buf_free(&s->scratch);
+	buf_free(&s->prev_lower);
 	free(s->v); free(s->ht); free(s->xip);
 	ckpt_batch_free(&s->batch);
 	free(s);
@@ -692,6 +700,24 @@ snap_commit(struct snap *s, lsn_t end_lsn)
 	}
 }
 
+void
+snap_stream_restart(struct snap *s)
+{
+	struct stable *t = open_table(s);
+
+	if (t != NULL && s->state == CH_SENT && s->in_hw_txn) {
+		t->sent = s->chunk - 1;
+		t->sent_last = 0;
+		t->rows -= s->sent_rows;
+		buf_reset(&t->lower);
+		buf_append(&t->lower, s->prev_lower.data, s->prev_lower.len);
+		log_info("snapshot of %s: stream restarted before chunk %llu committed; "
+		    "reading it again", t->name, (unsigned long long)s->chunk);
+	}
+	s->in_hw_txn = 0;
+	s->state = CH_NONE;
+}
+
 /* Streamed before the low watermark but invisible to the chunk's snapshot? */
 static uint32_t
 raced(const struct snap *s)
@@ -724,8 +750,14 @@ forward_chunk(struct snap *s, struct stable *t, struct fwd *f)
 		alive++;
 		fwd_flush(f, 1);
 	}
+	/* Kept until the transaction commits: a stream restart before that
+	 * means the sinks dropped these rows, and the chunk is read again. */
+	buf_reset(&s->prev_lower);
+	buf_append(&s->prev_lower, t->lower.data, t->lower.len);
+	s->sent_rows = alive;
 	t->sent = s->chunk;
 	t->sent_last = s->last;
+	t->sent_end = UINT64_MAX;	/* known at the commit */
 	t->rows += alive;
 	buf_reset(&t->lower);
 	buf_append(&t->lower, s->upper.data, s->upper.len);
@@ -772,12 +804,18 @@ snap_message(struct snap *s, const struct pgo_msg *m, struct fwd *f)
 void
 snap_acked(struct snap *s, lsn_t min_acked)
 {
+	char key[CKPT_KEY_MAX + 1];
+
 	for (size_t i = 0; i < s->nt; i++) {
 		struct stable *t = &s->t[i];
 
 		if (t->sent <= t->done || t->sent_end == 0 || min_acked < t->sent_end)
 			continue;
 		t->done = t->sent;
+		/* Every sink holds it: record it, so that even an empty chunk
+		 * (which leaves no trace at the sinks) is not read again. */
+		snprintf(key, sizeof(key), "snap/%s/%s/done", s->slot->name, t->name);
+		ckpt_put_lsn(&s->batch, key, t->done);
 		if (t->sent_last && !t->last_done) {
 			t->last_done = 1;
 			log_info("snapshot of %s done: %llu rows", t->name, (unsigned long long)t->rows);

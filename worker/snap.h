@@ -36,6 +36,8 @@ void snap_change(struct snap *s, const struct pgo_msg *m, const struct pgo_decod
 /* Our watermark?  At the high one the chunk is forwarded through f. */
 int snap_message(struct snap *s, const struct pgo_msg *m, struct fwd *f);
 void snap_commit(struct snap *s, lsn_t end_lsn);
+/* The stream restarts from the confirmed LSN: an open chunk is read again. */
+void snap_stream_restart(struct snap *s);
 /* Sinks hold everything up to min_acked: delivered chunks become done. */
 void snap_acked(struct snap *s, lsn_t min_acked);
 
