@@ -18,6 +18,7 @@
 #include "common/pgconn.h"
 #include "common/util.h"
 #include "common/wire.h"
+#include "worker/chunk.h"
 #include "worker/snap.h"
 
 #define SNAP_PREFIX	"pgcdc-wm"
@@ -47,8 +48,6 @@ struct stable {
 	struct buf	 lower;		/* encoded upper key of chunk `sent` ("" = none) */
 };
 
-struct srow { uint32_t off, len, koff, klen; uint64_t hash; int alive; };
-
 struct snap {
 	const struct cfg	*cfg;
 	const struct cfg_slot	*slot;
@@ -64,13 +63,9 @@ struct snap {
 	int			 last;		/* this chunk ends the table */
 	struct buf		 upper;		/* its encoded upper key */
 	int			 in_hw_txn;
-	struct buf		 rows, keys;
+	struct chunk		 c;		/* its rows, by key */
 	struct buf		 prev_lower;	/* the table's lower bound before the open chunk */
 	size_t			 sent_rows;
-	struct srow		*v;
-	size_t			 n, cap;
-	uint32_t		*ht;
-	size_t			 htcap;
 	/* race detection */
 	uint32_t		 snap_xmin, snap_xmax;
 	uint32_t		*xip;
@@ -82,24 +77,6 @@ struct snap {
 	int			 txn_touched;
 	struct buf		 scratch;
 };
-
-static uint64_t
-fnv(const uint8_t *p, size_t n)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	while (n--)
-		h = (h ^ *p++) * 1099511628211ULL;
-	return h;
-}
-
-/* Append a key value to an encoded key: u32 length + bytes. */
-static void
-key_put(struct buf *k, const void *p, uint32_t n)
-{
-	buf_put_u32(k, n);
-	buf_append(k, p, n);
-}
 
 static PGresult *
 sql_params(struct snap *s, const char *sql, int n, const char *const *params,
@@ -289,83 +266,11 @@ snap_close(struct snap *s)
 	free(s->t);
 	if (s->sql)
 		PQfinish(s->sql);
-	buf_free(&s->rows); buf_free(&s->keys); buf_free(&s->upper); buf_free(&s->scratch);
-	buf_free(&s->prev_lower);
-	free(s->v); free(s->ht); free(s->xip);
+	chunk_free(&s->c);
+	buf_free(&s->upper); buf_free(&s->scratch); buf_free(&s->prev_lower);
+	free(s->xip);
 	ckpt_batch_free(&s->batch);
 	free(s);
-}
-
-/* ---- the open chunk's rows and their key index ---- */
-
-static void
-rows_reset(struct snap *s)
-{
-	buf_reset(&s->rows);
-	buf_reset(&s->keys);
-	s->n = 0;
-	if (s->ht)
-		memset(s->ht, 0, s->htcap * sizeof(*s->ht));
-}
-
-static void
-index_grow(struct snap *s)
-{
-	size_t cap = s->htcap ? 2 * s->htcap : 4096;
-
-	while (cap < 2 * s->n + 2)
-		cap *= 2;
-	free(s->ht);
-	if ((s->ht = calloc(cap, sizeof(*s->ht))) == NULL)
-		fatal(1, "out of memory");
-	s->htcap = cap;
-	for (size_t i = 0; i < s->n; i++) {
-		size_t h = s->v[i].hash & (cap - 1);
-
-		while (s->ht[h])
-			h = (h + 1) & (cap - 1);
-		s->ht[h] = (uint32_t)i + 1;
-	}
-}
-
-/* Add the row just appended at rows[off..] with key keys[koff..]. */
-static void
-row_add(struct snap *s, size_t off, size_t koff)
-{
-	struct srow *r;
-	size_t h;
-
-	if (s->n == s->cap) {
-		s->cap = s->cap ? 2 * s->cap : 1024;
-		if ((s->v = realloc(s->v, s->cap * sizeof(*s->v))) == NULL)
-			fatal(1, "out of memory");
-	}
-	r = &s->v[s->n++];
-	*r = (struct srow){ (uint32_t)off, (uint32_t)(s->rows.len - off), (uint32_t)koff,
-	    (uint32_t)(s->keys.len - koff), fnv(s->keys.data + koff, s->keys.len - koff), 1 };
-	if (2 * s->n > s->htcap) {
-		index_grow(s);
-		return;
-	}
-	for (h = r->hash & (s->htcap - 1); s->ht[h]; h = (h + 1) & (s->htcap - 1))
-		;
-	s->ht[h] = (uint32_t)s->n;
-}
-
-/* Drop the row with this encoded key, if the chunk has it. */
-static void
-row_drop(struct snap *s, const uint8_t *key, size_t len)
-{
-	uint64_t hash = fnv(key, len);
-
-	if (s->htcap == 0)
-		return;
-	for (size_t h = hash & (s->htcap - 1); s->ht[h]; h = (h + 1) & (s->htcap - 1)) {
-		struct srow *r = &s->v[s->ht[h] - 1];
-
-		if (r->hash == hash && r->klen == len && memcmp(s->keys.data + r->koff, key, len) == 0)
-			r->alive = 0;
-	}
 }
 
 /* ---- reading a chunk ---- */
@@ -426,26 +331,27 @@ parse_snapshot(struct snap *s, const char *txt)
 static void
 encode_row(struct snap *s, const struct stable *t, PGresult *r, int row)
 {
+	struct buf *rows = chunk_row_start(&s->c);
+	struct buf *keys = &s->c.keys;
 	int ncols = PQnfields(r);
-	size_t off = s->rows.len, koff = s->keys.len;
 
-	buf_put_u8(&s->rows, 'I');
-	buf_put_u32(&s->rows, t->relid);
-	buf_put_u8(&s->rows, 'N');
-	buf_put_u16(&s->rows, (uint16_t)ncols);
+	buf_put_u8(rows, 'I');
+	buf_put_u32(rows, t->relid);
+	buf_put_u8(rows, 'N');
+	buf_put_u16(rows, (uint16_t)ncols);
 	for (int c = 0; c < ncols; c++) {
 		if (PQgetisnull(r, row, c)) {
-			buf_put_u8(&s->rows, 'n');
+			buf_put_u8(rows, 'n');
 			continue;
 		}
-		buf_put_u8(&s->rows, 't');
-		buf_put_u32(&s->rows, (uint32_t)PQgetlength(r, row, c));
-		buf_append(&s->rows, PQgetvalue(r, row, c), (size_t)PQgetlength(r, row, c));
+		buf_put_u8(rows, 't');
+		buf_put_u32(rows, (uint32_t)PQgetlength(r, row, c));
+		buf_append(rows, PQgetvalue(r, row, c), (size_t)PQgetlength(r, row, c));
 	}
 	for (int k = 0; k < t->nkeys; k++)
-		key_put(&s->keys, PQgetvalue(r, row, t->keypos[k]),
+		chunk_key_put(keys, PQgetvalue(r, row, t->keypos[k]),
 		    (uint32_t)PQgetlength(r, row, t->keypos[k]));
-	row_add(s, off, koff);
+	chunk_row_end(&s->c);
 }
 
 /* The chunk query: after `lower`, up to `hi` (a redo) or chunk_rows rows. */
@@ -492,7 +398,7 @@ read_chunk(struct snap *s, struct stable *t, const struct buf *hi)
 	PGresult *r = NULL, *snapr;
 	int rc = -1, nrows;
 
-	rows_reset(s);
+	chunk_reset(&s->c);
 	if (pgconn_exec(s->sql, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", PGRES_COMMAND_OK) < 0)
 		return -1;
 	if ((snapr = sql_params(s, "SELECT pg_current_snapshot()::text", 0, NULL, PGRES_TUPLES_OK)) == NULL)
@@ -512,7 +418,7 @@ read_chunk(struct snap *s, struct stable *t, const struct buf *hi)
 	} else {
 		s->last = nrows < s->cfg->chunk_rows;
 		if (!s->last)
-			buf_append(&s->upper, s->keys.data + s->v[nrows - 1].koff, s->v[nrows - 1].klen);
+			chunk_last_key(&s->c, &s->upper);
 	}
 	rc = 0;
 out:
@@ -648,9 +554,9 @@ drop_tuple_key(struct snap *s, const struct stable *t, const struct tuple *tup)
 
 		if (i >= tup->ncols || (tup->cols[i].kind != 't' && tup->cols[i].kind != 'b'))
 			return;		/* no key value here (nothing to match) */
-		key_put(&s->scratch, tup->cols[i].data, tup->cols[i].len);
+		chunk_key_put(&s->scratch, tup->cols[i].data, tup->cols[i].len);
 	}
-	row_drop(s, s->scratch.data, s->scratch.len);
+	chunk_drop(&s->c, s->scratch.data, s->scratch.len);
 }
 
 void
@@ -665,8 +571,7 @@ snap_change(struct snap *s, const struct pgo_msg *m, const struct pgo_decoder *d
 			if (pgo_truncate_relid(m, i) == t->relid) {
 				s->txn_touched = 1;
 				if (s->state == CH_OPEN)
-					for (size_t r = 0; r < s->n; r++)
-						s->v[r].alive = 0;
+					chunk_drop_all(&s->c);
 			}
 		return;
 	}
@@ -739,14 +644,14 @@ raced(const struct snap *s)
 static void
 forward_chunk(struct snap *s, struct stable *t, struct fwd *f)
 {
-	size_t alive = 0;
+	const uint8_t *row;
+	size_t alive = 0, len;
 
 	fwd_all(f, 0, t->relmsg.data, t->relmsg.len);
-	for (size_t i = 0; i < s->n; i++) {
-		if (!s->v[i].alive)
-			continue;
-		fwd_row(f, s->chunk, s->last ? WIRE_ROW_LAST : 0, s->rows.data + s->v[i].off,
-		    s->v[i].len);
+	for (size_t i = 0; i < s->c.n; i++) {
+		if ((row = chunk_row(&s->c, i, &len)) == NULL)
+			continue;	/* dropped: the stream changed it */
+		fwd_row(f, s->chunk, s->last ? WIRE_ROW_LAST : 0, row, len);
 		alive++;
 		fwd_flush(f, 1);
 	}
@@ -764,7 +669,7 @@ forward_chunk(struct snap *s, struct stable *t, struct fwd *f)
 	s->in_hw_txn = 1;
 	s->state = CH_SENT;
 	log_debug("snapshot of %s: chunk %llu sent, %zu of %zu rows", t->name,
-	    (unsigned long long)s->chunk, alive, s->n);
+	    (unsigned long long)s->chunk, alive, s->c.n);
 }
 
 int
