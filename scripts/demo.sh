@@ -46,8 +46,13 @@ if [ -z "$streaming" ]; then
     exit 1
 fi
 echo "slot 'inventory' is streaming"
-echo "note: the snapshot of existing rows is not implemented yet (issue 3):"
-echo "      only the live changes below appear in the sink, not the 7 existing customers."
+
+say "snapshot of the existing rows (op r), read in chunks without locks"
+for _ in $(seq 1 300); do
+    [ "$("$repo/scripts/events.py" "$out" --lines)" -ge 10 ] && break
+    sleep 0.1
+done
+"$repo/scripts/events.py" "$out" --show --snapshot
 
 say "the tutorial's changes"
 while IFS= read -r sql; do
@@ -57,12 +62,32 @@ while IFS= read -r sql; do
 done < "$repo/tests/fixtures/tutorial-changes.sql"
 
 say "change events in the jsonl sink ($out)"
-want=$(grep -vc '^--' "$repo/tests/fixtures/tutorial-changes.sql")
+want=$((10 + $(grep -vc '^--' "$repo/tests/fixtures/tutorial-changes.sql")))
 for _ in $(seq 1 300); do
     [ "$("$repo/scripts/events.py" "$out" --lines)" -ge "$want" ] && break
     sleep 0.1
 done
-"$repo/scripts/events.py" "$out" --show
+"$repo/scripts/events.py" "$out" --show --changes
+
+say "inventory.customers rebuilt from the events (like SELECT * FROM customers in Flink SQL)"
+"$repo/scripts/events.py" "$out" inventory.customers --state id > "$work/state.json"
+python3 - "$work/state.json" <<'PY'
+import json, sys
+rows = json.load(open(sys.argv[1]))
+cols = ["id", "first_name", "last_name", "email", "is_test_account"]
+print(" | ".join(cols))
+for r in rows:
+    print(" | ".join(str(r[c]) for c in cols))
+print("(%d rows)" % len(rows))
+PY
+psql -XAtq -c "SELECT coalesce(json_agg(c ORDER BY id), '[]') FROM inventory.customers c" > "$work/source.json"
+if python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1])) != json.load(open(sys.argv[2])))' \
+    "$work/state.json" "$work/source.json"; then
+    echo "equals the source table: 8 customers, 1001 is Sally Green, 1007 gone, 1008 Issac Fletcher, 1009 Belle Read"
+else
+    echo "DIFFERS from the source table" >&2
+    exit 1
+fi
 
 say "status"
 "$bin/pgcdc" status -c "$work/pgcdc.cfg"

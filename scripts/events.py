@@ -6,6 +6,7 @@ error, not skipped).  Used by the demo to show events and by the tests to
 check them.
 
   events.py DIR [TABLE] --show          one readable line per event
+            [--snapshot | --changes]    only snapshot rows (op r) / only changes
   events.py DIR [TABLE] --json          the events as one JSON array
   events.py DIR [TABLE] --count         number of events
   events.py DIR [TABLE] --lines         number of complete lines, without parsing
@@ -73,6 +74,8 @@ def state(evs, key):
 def show(ev):
     src = ev["source"]
     fmt = lambda v: "null" if v is None else json.dumps(v, separators=(",", ":"))
+    if ev["op"] == "r":
+        return "r %s.%-10s %s" % (src["schema"], src["table"], fmt(ev["after"]))
     return "%s %s.%-10s before=%s after=%s" % (
         ev["op"], src["schema"], src["table"], fmt(ev["before"]), fmt(ev["after"]))
 
@@ -95,6 +98,8 @@ def main(argv):
         json.dump(state(evs, args[2]), sys.stdout)
     else:
         for ev in evs:
+            if ("--snapshot" in flags and ev["op"] != "r") or ("--changes" in flags and ev["op"] == "r"):
+                continue
             print(show(ev))
 
 

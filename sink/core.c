@@ -38,8 +38,10 @@ sink_close(struct sink *s)
 {
 	if (s->ops)
 		s->ops->close(s);
-	for (size_t i = 0; i < s->nslots; i++)
+	for (size_t i = 0; i < s->nslots; i++) {
 		relcache_free(s->slots[i].rels);
+		free(s->slots[i].chunks);
+	}
 	free(s->slots);
 	pgo_decoder_free(&s->dec);
 	ckpt_batch_free(&s->batch);
@@ -80,9 +82,18 @@ slot_add(struct sink *s, const char *name)
 	return sl;
 }
 
+/* The open transaction is gone: so are the chunks it carried. */
+static void
+chunks_forget(struct sink_slot *sl)
+{
+	for (size_t i = 0; i < sl->nchunks; i++)
+		sl->chunks[i].pending = 0;
+}
+
 static void
 slot_reset(struct sink *s, struct sink_slot *sl)
 {
+	chunks_forget(sl);
 	if (sl->in_txn && !sl->skip)
 		s->ops->rollback(s, sl);
 	sl->in_txn = 0;
@@ -177,6 +188,11 @@ commit(struct sink *s, struct sink_slot *sl, const struct pgo_msg *m)
 		return 0;
 	sl->applied = m->commit.end_lsn;
 	s->dirty = 1;
+	for (size_t i = 0; i < sl->nchunks; i++)
+		if (sl->chunks[i].pending > sl->chunks[i].applied) {
+			sl->chunks[i].applied = sl->chunks[i].pending;
+			sl->chunks[i].pending = 0;
+		}
 	return s->ops->commit(s, sl);
 }
 
@@ -214,6 +230,7 @@ apply(struct sink *s, struct sink_slot *sl, const struct wire_rec *rec)
 	if (m.type == PGO_BEGIN) {
 		if (sl->in_txn && !sl->skip)	/* the stream restarted mid-transaction */
 			s->ops->rollback(s, sl);
+		chunks_forget(sl);
 		sl->in_txn = 1;
 		sl->final_lsn = m.begin.final_lsn;
 		sl->xid = m.begin.xid;
@@ -241,6 +258,62 @@ apply(struct sink *s, struct sink_slot *sl, const struct wire_rec *rec)
 	}
 }
 
+static struct sink_chunkpos *
+chunkpos(struct sink *s, struct sink_slot *sl, const char *table)
+{
+	char key[CKPT_KEY_MAX + 1];
+	struct sink_chunkpos *cp;
+	lsn_t stored = 0;
+
+	for (size_t i = 0; i < sl->nchunks; i++)
+		if (strcmp(sl->chunks[i].table, table) == 0)
+			return &sl->chunks[i];
+	snprintf(key, sizeof(key), "sink/%s/chunk/%s/%s", s->conf->name, sl->name, table);
+	if (ckpt_get_lsn(s->ck, key, &stored) < 0)
+		return NULL;
+	if ((cp = realloc(sl->chunks, (sl->nchunks + 1) * sizeof(*cp))) == NULL)
+		fatal(1, "%s: out of memory", __func__);
+	sl->chunks = cp;
+	cp = &sl->chunks[sl->nchunks++];
+	memset(cp, 0, sizeof(*cp));
+	snprintf(cp->table, sizeof(cp->table), "%s", table);
+	cp->applied = cp->durable = stored;
+	return cp;
+}
+
+/* A snapshot row: op r, once per chunk of a table. */
+static int
+apply_row(struct sink *s, struct sink_slot *sl, const struct wire_rec *rec)
+{
+	struct sink_change c = { .op = 'r', .wal_lsn = rec->lsn };
+	struct sink_chunkpos *cp;
+	struct pgo_msg m;
+	char table[256];
+
+	if (!sl->in_txn || pgo_decode(&s->dec, rec->data, rec->len, &m) < 0 ||
+	    m.type != PGO_INSERT || (c.rel = relcache_get(sl->rels, m.change.relid)) == NULL) {
+		slot_break(s, sl, LSN_INVALID, "malformed snapshot row");
+		return 0;
+	}
+	if (sl->skip)
+		return 0;
+	snprintf(table, sizeof(table), "%s.%s", c.rel->schema, c.rel->table);
+	if ((cp = chunkpos(s, sl, table)) == NULL)
+		return -1;
+	if (rec->chunk <= cp->applied) {
+		if (cp->skipping != rec->chunk)
+			log_info("slot %s: chunk %llu of %s already applied, skipped", sl->name,
+			    (unsigned long long)rec->chunk, table);
+		cp->skipping = rec->chunk;
+		return 0;
+	}
+	cp->pending = rec->chunk;
+	c.new = &s->dec.newt;
+	c.snapshot = rec->flags & WIRE_ROW_LAST ? "last" : "true";
+	sl->ordinal++;
+	return s->ops->change(s, sl, &c);
+}
+
 int
 sink_frame(struct sink *s, const char *rid, const void *frame, size_t len)
 {
@@ -260,9 +333,10 @@ sink_frame(struct sink *s, const char *rid, const void *frame, size_t len)
 			if (hello(s, rid, &rec) < 0)
 				return -1;
 			sl = sink_slot_find(s, rid);
-		} else if (rec.kind != WIRE_PGO || sl == NULL || sl->epoch == 0) {
+		} else if ((rec.kind != WIRE_PGO && rec.kind != WIRE_ROW) || sl == NULL ||
+		    sl->epoch == 0) {
 			continue;	/* not ours, or before its HELLO: dropped */
-		} else if (apply(s, sl, &rec) < 0) {
+		} else if ((rec.kind == WIRE_PGO ? apply(s, sl, &rec) : apply_row(s, sl, &rec)) < 0) {
 			return -1;
 		}
 	}
@@ -289,11 +363,21 @@ sink_flush(struct sink *s)
 			continue;
 		snprintf(key, sizeof(key), "sink/%s/pos/%s", s->conf->name, sl->name);
 		ckpt_put_lsn(&s->batch, key, sl->applied);
+		for (size_t j = 0; j < sl->nchunks; j++) {
+			if (sl->chunks[j].applied == sl->chunks[j].durable)
+				continue;
+			snprintf(key, sizeof(key), "sink/%s/chunk/%s/%s", s->conf->name,
+			    sl->name, sl->chunks[j].table);
+			ckpt_put_lsn(&s->batch, key, sl->chunks[j].applied);
+		}
 	}
 	if (ckpt_commit(s->ck, &s->batch) < 0)
 		return -1;
-	for (size_t i = 0; i < s->nslots; i++)
+	for (size_t i = 0; i < s->nslots; i++) {
 		s->slots[i].durable = s->slots[i].applied;
+		for (size_t j = 0; j < s->slots[i].nchunks; j++)
+			s->slots[i].chunks[j].durable = s->slots[i].chunks[j].applied;
+	}
 	s->dirty = 0;
 	return 0;
 }

@@ -267,7 +267,8 @@ jsonl_change(struct sink *s, struct sink_slot *sl, const struct sink_change *c)
 	struct json_src src = {
 		.name = sl->name, .db = sl->db, .commit_ts = sl->commit_ts,
 		.xid = sl->xid, .lsn = c->wal_lsn ? c->wal_lsn : sl->final_lsn,
-		.commit_lsn = sl->final_lsn, .ordinal = sl->ordinal, .snapshot = "false",
+		.commit_lsn = sl->final_lsn, .ordinal = sl->ordinal,
+		.snapshot = c->snapshot ? c->snapshot : "false",
 	};
 
 	if (f == NULL || touch(s, sl, f) < 0)

@@ -19,6 +19,15 @@
 #include "common/rel.h"
 #include "common/wire.h"
 
+/* A table's snapshot chunks for one slot: ids applied, and made durable. */
+struct sink_chunkpos {
+	char		 table[256];	/* schema.table */
+	uint64_t	 applied;	/* committed in memory */
+	uint64_t	 pending;	/* in the open transaction */
+	uint64_t	 durable;	/* in LMDB */
+	uint64_t	 skipping;	/* chunk id being skipped (logged once) */
+};
+
 struct sink_slot {
 	char		 name[64];
 	char		 db[128];
@@ -35,6 +44,8 @@ struct sink_slot {
 	lsn_t		 acked;		/* last ack sent */
 	int		 ack_due;	/* answer a HELLO or a break now */
 	uint64_t	 skipped;	/* replayed transactions in the current run */
+	struct sink_chunkpos *chunks;
+	size_t		 nchunks;
 };
 
 /* One change handed to a kind.  op: 'c','u','d','t'. */
@@ -45,6 +56,7 @@ struct sink_change {
 	const struct tuple *old;
 	const struct tuple *new;
 	lsn_t		 wal_lsn;
+	const char	*snapshot;	/* "false"; snapshot rows: "true" or "last" */
 };
 
 struct sink;
