@@ -77,7 +77,7 @@ rows = json.load(open(sys.argv[1]))
 cols = ["id", "first_name", "last_name", "email", "is_test_account"]
 print(" | ".join(cols))
 for r in rows:
-    print(" | ".join(str(r[c]) for c in cols))
+    print(" | ".join(r[c] if isinstance(r[c], str) else json.dumps(r[c]) for c in cols))
 print("(%d rows)" % len(rows))
 PY
 psql -XAtq -c "SELECT coalesce(json_agg(c ORDER BY id), '[]') FROM inventory.customers c" > "$work/source.json"
