@@ -82,12 +82,13 @@ slot_add(struct sink *s, const char *name)
 	return sl;
 }
 
-/* The open transaction is gone: so are the chunks it carried. */
+/* The open transaction is over or gone: so are the chunks it carried (and
+ * the note of which one is being skipped, so each replay logs once). */
 static void
 chunks_forget(struct sink_slot *sl)
 {
 	for (size_t i = 0; i < sl->nchunks; i++)
-		sl->chunks[i].pending = 0;
+		sl->chunks[i].pending = sl->chunks[i].skipping = 0;
 }
 
 static void
@@ -189,10 +190,9 @@ commit(struct sink *s, struct sink_slot *sl, const struct pgo_msg *m)
 	sl->applied = m->commit.end_lsn;
 	s->dirty = 1;
 	for (size_t i = 0; i < sl->nchunks; i++)
-		if (sl->chunks[i].pending > sl->chunks[i].applied) {
+		if (sl->chunks[i].pending > sl->chunks[i].applied)
 			sl->chunks[i].applied = sl->chunks[i].pending;
-			sl->chunks[i].pending = 0;
-		}
+	chunks_forget(sl);
 	return s->ops->commit(s, sl);
 }
 
@@ -258,6 +258,8 @@ apply(struct sink *s, struct sink_slot *sl, const struct wire_rec *rec)
 	}
 }
 
+/* The chunk state of table ("schema.table") in sl, loaded from LMDB on first
+ * use.  NULL on an LMDB error. */
 static struct sink_chunkpos *
 chunkpos(struct sink *s, struct sink_slot *sl, const char *table)
 {
@@ -281,23 +283,37 @@ chunkpos(struct sink *s, struct sink_slot *sl, const char *table)
 	return cp;
 }
 
-/* A snapshot row: op r, once per chunk of a table. */
+/* A snapshot row: op r, once per chunk of a table.  Its chunk becomes applied
+ * at the transaction's COMMIT, never before. */
 static int
 apply_row(struct sink *s, struct sink_slot *sl, const struct wire_rec *rec)
 {
-	struct sink_change c = { .op = 'r', .wal_lsn = rec->lsn };
+	struct sink_change c = { .op = 'r' };
 	struct sink_chunkpos *cp;
+	lsn_t at = sl->in_txn ? sl->final_lsn : LSN_INVALID;	/* for the log */
 	struct pgo_msg m;
-	char table[256];
+	char table[sizeof(cp->table)];
+	int n;
 
-	if (!sl->in_txn || pgo_decode(&s->dec, rec->data, rec->len, &m) < 0 ||
-	    m.type != PGO_INSERT || (c.rel = relcache_get(sl->rels, m.change.relid)) == NULL) {
-		slot_break(s, sl, LSN_INVALID, "malformed snapshot row");
+	if (pgo_decode(&s->dec, rec->data, rec->len, &m) < 0 || m.type != PGO_INSERT) {
+		slot_break(s, sl, at, "malformed snapshot row");
 		return 0;
 	}
-	if (sl->skip)
+	if (!sl->in_txn) {
+		slot_break(s, sl, at, "snapshot row outside a transaction");
 		return 0;
-	snprintf(table, sizeof(table), "%s.%s", c.rel->schema, c.rel->table);
+	}
+	if (sl->skip)		/* the whole transaction is held already */
+		return 0;
+	if ((c.rel = relcache_get(sl->rels, m.change.relid)) == NULL) {
+		slot_break(s, sl, at, "snapshot row for a relation never described");
+		return 0;
+	}
+	n = snprintf(table, sizeof(table), "%s.%s", c.rel->schema, c.rel->table);
+	if (n < 0 || (size_t)n >= sizeof(table)) {	/* never from PostgreSQL */
+		slot_break(s, sl, at, "snapshot row for a relation with a name too long");
+		return 0;
+	}
 	if ((cp = chunkpos(s, sl, table)) == NULL)
 		return -1;
 	if (rec->chunk <= cp->applied) {
@@ -305,9 +321,11 @@ apply_row(struct sink *s, struct sink_slot *sl, const struct wire_rec *rec)
 			log_info("slot %s: chunk %llu of %s already applied, skipped", sl->name,
 			    (unsigned long long)rec->chunk, table);
 		cp->skipping = rec->chunk;
+		sl->rows_skipped++;
 		return 0;
 	}
-	cp->pending = rec->chunk;
+	if (rec->chunk > cp->pending)
+		cp->pending = rec->chunk;
 	c.new = &s->dec.newt;
 	c.snapshot = rec->flags & WIRE_ROW_LAST ? "last" : "true";
 	sl->ordinal++;
@@ -347,30 +365,34 @@ sink_frame(struct sink *s, const char *rid, const void *frame, size_t len)
 	return 0;
 }
 
-int
-sink_flush(struct sink *s)
+/* Stage the slot position and the chunk ids that moved since the last flush. */
+static void
+stage_slot(struct sink *s, const struct sink_slot *sl)
 {
 	char key[CKPT_KEY_MAX + 1];
 
+	if (sl->applied != sl->durable) {
+		snprintf(key, sizeof(key), "sink/%s/pos/%s", s->conf->name, sl->name);
+		ckpt_put_lsn(&s->batch, key, sl->applied);
+	}
+	for (size_t j = 0; j < sl->nchunks; j++) {
+		if (sl->chunks[j].applied == sl->chunks[j].durable)
+			continue;
+		snprintf(key, sizeof(key), "sink/%s/chunk/%s/%s", s->conf->name, sl->name,
+		    sl->chunks[j].table);
+		ckpt_put_lsn(&s->batch, key, sl->chunks[j].applied);
+	}
+}
+
+int
+sink_flush(struct sink *s)
+{
 	if (!s->dirty)
 		return 0;
 	if (s->ops->flush(s, &s->batch) < 0)
 		return -1;
-	for (size_t i = 0; i < s->nslots; i++) {
-		struct sink_slot *sl = &s->slots[i];
-
-		if (sl->applied == sl->durable)
-			continue;
-		snprintf(key, sizeof(key), "sink/%s/pos/%s", s->conf->name, sl->name);
-		ckpt_put_lsn(&s->batch, key, sl->applied);
-		for (size_t j = 0; j < sl->nchunks; j++) {
-			if (sl->chunks[j].applied == sl->chunks[j].durable)
-				continue;
-			snprintf(key, sizeof(key), "sink/%s/chunk/%s/%s", s->conf->name,
-			    sl->name, sl->chunks[j].table);
-			ckpt_put_lsn(&s->batch, key, sl->chunks[j].applied);
-		}
-	}
+	for (size_t i = 0; i < s->nslots; i++)
+		stage_slot(s, &s->slots[i]);
 	if (ckpt_commit(s->ck, &s->batch) < 0)
 		return -1;
 	for (size_t i = 0; i < s->nslots; i++) {

@@ -25,7 +25,8 @@ struct sink_chunkpos {
 	uint64_t	 applied;	/* committed in memory */
 	uint64_t	 pending;	/* in the open transaction */
 	uint64_t	 durable;	/* in LMDB */
-	uint64_t	 skipping;	/* chunk id being skipped (logged once) */
+	uint64_t	 skipping;	/* chunk id being skipped in the open
+					 * transaction (logged once) */
 };
 
 struct sink_slot {
@@ -44,11 +45,13 @@ struct sink_slot {
 	lsn_t		 acked;		/* last ack sent */
 	int		 ack_due;	/* answer a HELLO or a break now */
 	uint64_t	 skipped;	/* replayed transactions in the current run */
+	uint64_t	 rows_skipped;	/* snapshot rows of chunks already applied */
 	struct sink_chunkpos *chunks;
 	size_t		 nchunks;
 };
 
-/* One change handed to a kind.  op: 'c','u','d','t'. */
+/* One change handed to a kind.  op: 'c','u','d','t', or 'r' for a snapshot
+ * row (wal_lsn 0: the row has no WAL position of its own). */
 struct sink_change {
 	char		 op;
 	const struct rel *rel;
