@@ -167,6 +167,37 @@ plan_key(const struct snap *s, const struct stable *t, uint64_t chunk, char *key
 	    (unsigned long long)chunk);
 }
 
+struct rows_sum { uint64_t upto, sum; size_t skip; };
+
+static int
+add_rows(const char *key, const void *val, size_t len, void *arg)
+{
+	struct rows_sum *a = arg;
+	uint64_t v = 0;
+
+	if (len != 8 || strtoull(key + a->skip, NULL, 10) > a->upto)
+		return 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | ((const uint8_t *)val)[i];
+	a->sum += v;
+	return 0;
+}
+
+/* Rows of the chunks every sink holds, from the per-chunk counts. */
+static int
+count_rows(struct snap *s, struct stable *t)
+{
+	char key[CKPT_KEY_MAX + 1];
+	struct rows_sum a = { t->done, 0, 0 };
+
+	snprintf(key, sizeof(key), "snap/%s/%s/rows/", s->slot->name, t->name);
+	a.skip = strlen(key);
+	if (ckpt_scan(s->ck, key, add_rows, &a) < 0)
+		return -1;
+	t->rows = a.sum;
+	return 0;
+}
+
 /* Where to resume: the lowest chunk id over the sinks, and its range. */
 static int
 resume(struct snap *s, struct stable *t)
@@ -194,6 +225,8 @@ resume(struct snap *s, struct stable *t)
 	t->done = t->sent = c > done ? c : done;
 	if (t->done == 0)
 		return 0;
+	if (count_rows(s, t) < 0)
+		return -1;
 	plan_key(s, t, t->done, key, sizeof(key));
 	if ((found = ckpt_get(s->ck, key, val, &len)) <= 0 || len < 1 || len > sizeof(val)) {
 		log_error("snapshot of %s: sinks hold chunk %llu but its range is not in "
@@ -559,11 +592,25 @@ drop_tuple_key(struct snap *s, const struct stable *t, const struct tuple *tup)
 	chunk_drop(&s->c, s->scratch.data, s->scratch.len);
 }
 
+/* Does relid belong to a table whose snapshot is not finished? */
+static int
+pending_relid(const struct snap *s, uint32_t relid)
+{
+	for (size_t i = 0; i < s->nt; i++)
+		if (s->t[i].relid == relid && !s->t[i].last_done)
+			return 1;
+	return 0;
+}
+
 void
 snap_change(struct snap *s, const struct pgo_msg *m, const struct pgo_decoder *dec)
 {
 	struct stable *t = open_table(s);
 
+	/* Remember transactions on tables still to read: one that committed
+	 * before a chunk's low watermark must be visible to the chunk (5.4). */
+	if (m->type != PGO_TRUNCATE && pending_relid(s, m->change.relid))
+		s->txn_touched = 1;
 	if (t == NULL)
 		return;
 	if (m->type == PGO_TRUNCATE) {
@@ -641,6 +688,18 @@ raced(const struct snap *s)
 	return 0;
 }
 
+/* Rows a chunk delivered, for status: the count survives restarts. */
+static void
+save_rows(struct snap *s, const struct stable *t, uint64_t rows)
+{
+	char key[CKPT_KEY_MAX + 1];
+
+	snprintf(key, sizeof(key), "snap/%s/%s/rows/%020llu", s->slot->name, t->name,
+	    (unsigned long long)s->chunk);
+	ckpt_put_lsn(&s->batch, key, rows);
+	ckpt_commit(s->ck, &s->batch);
+}
+
 static void
 forward_chunk(struct snap *s, struct stable *t, struct fwd *f)
 {
@@ -664,6 +723,7 @@ forward_chunk(struct snap *s, struct stable *t, struct fwd *f)
 	t->sent_last = s->last;
 	t->sent_end = UINT64_MAX;	/* known at the commit */
 	t->rows += alive;
+	save_rows(s, t, alive);
 	buf_reset(&t->lower);
 	buf_append(&t->lower, s->upper.data, s->upper.len);
 	s->in_hw_txn = 1;
