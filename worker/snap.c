@@ -72,6 +72,7 @@ struct snap {
 	size_t			 nxip, xipcap;
 	uint32_t		 ring[SNAP_RING];
 	size_t			 nring;
+	size_t			 ring_at_low;	/* ring entries before the low watermark */
 	int64_t			 retry_ms;	/* after a race: not before this */
 	uint32_t		 txn_xid;
 	int			 txn_touched;
@@ -638,11 +639,15 @@ snap_commit(struct snap *s, lsn_t end_lsn)
 {
 	struct stable *t = open_table(s);
 
-	if (s->txn_touched && s->state != CH_OPEN && s->nring < SNAP_RING)
-		s->ring[s->nring++] = s->txn_xid;
-	else if (s->txn_touched && s->state != CH_OPEN) {
-		memmove(s->ring, s->ring + SNAP_RING / 2, SNAP_RING / 2 * sizeof(s->ring[0]));
-		s->nring = SNAP_RING / 2;
+	/* Every transaction on a table still to read is remembered; only those
+	 * before a chunk's low watermark are checked against its snapshot (the
+	 * ones inside its window are handled by dropping their keys). */
+	if (s->txn_touched) {
+		if (s->nring == SNAP_RING) {
+			memmove(s->ring, s->ring + SNAP_RING / 2, SNAP_RING / 2 * sizeof(s->ring[0]));
+			s->nring = SNAP_RING / 2;
+			s->ring_at_low = s->ring_at_low > SNAP_RING / 2 ? s->ring_at_low - SNAP_RING / 2 : 0;
+		}
 		s->ring[s->nring++] = s->txn_xid;
 	}
 	if (t != NULL && s->state == CH_SENT && s->in_hw_txn) {
@@ -674,7 +679,7 @@ snap_stream_restart(struct snap *s)
 static uint32_t
 raced(const struct snap *s)
 {
-	for (size_t i = 0; i < s->nring; i++) {
+	for (size_t i = 0; i < s->ring_at_low; i++) {
 		uint32_t x = s->ring[i];
 
 		if ((int32_t)(x - s->snap_xmax) >= 0)
@@ -752,6 +757,7 @@ snap_message(struct snap *s, const struct pgo_msg *m, struct fwd *f)
 		return 1;	/* another slot's, or an earlier attempt's */
 	if (what == 'L' && s->state == CH_WAIT_LOW) {
 		s->state = CH_OPEN;
+		s->ring_at_low = s->nring;
 	} else if (what == 'H' && s->state == CH_OPEN) {
 		if ((x = raced(s)) != 0) {
 			log_warn("snapshot of %s: chunk %llu raced with transaction %u (committed "
