@@ -3,7 +3,8 @@
 # slot keeps streaming its other table: a writer commits numbered rows into
 # public.a throughout; public.b (3,000 rows) is added by reload.  Afterwards
 # a holds every writer row exactly once, b's rebuilt state equals the source,
-# and status shows b done.
+# and status shows b done.  The writer also updates b, so some of b's keys
+# are dropped from their chunk and arrive as changes instead.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../pgcdc.sh"
 t_setup
@@ -34,7 +35,10 @@ t_wait_for 30 '[ "$(scripts/events.py "$T_OUT" public.a --lines)" -ge 50 ]'
 
 T_CFG_EXTRA='snapshot = { mode = "initial"; chunk_rows = 500; };' t_pgcdc_config rl "public.a, public.b"
 "$(t_bin)/pgcdc" reload -c "$T_CFG" >/dev/null
-t_wait_for 60 '"$(t_bin)/pgcdc" status -c "$T_CFG" | grep -q "table public.b .*done (3000 rows)"'
+# Rows the writer touched inside a chunk's window arrive as changes, not as
+# snapshot rows, so the count may be below 3000; the state check below is
+# what proves b complete.
+t_wait_for 60 '"$(t_bin)/pgcdc" status -c "$T_CFG" | grep -q "table public.b .*done ("'
 n_before=$(scripts/events.py "$T_OUT" public.a --lines)
 t_wait_for 30 '[ "$(scripts/events.py "$T_OUT" public.a --lines)" -gt '"$n_before"' ]'
 t_sql "UPDATE ctl SET stop = true"
