@@ -201,7 +201,7 @@ start_stream(void)
 	W.fwd.streaming = 1;
 	set_state(W_STREAMING);
 	if (W.snap == NULL && W.slot->snapshot_mode != CFG_SNAP_NEVER &&
-	    (W.snap = snap_open(W.cfg, W.slot, W.ck, &W.fwd, &rc)) == NULL)
+	    (W.snap = snap_open(W.cfg, W.slot, W.ck, &rc)) == NULL)
 		return rc;
 	return 0;
 }
@@ -213,19 +213,18 @@ reading(void)
 	    fwd_unacked_max(&W.fwd) <= (uint64_t)W.cfg->max_unacked_bytes;
 }
 
-/* Every table is snapshotted and acked: initial_only stops here, the other
- * modes let the snapshot's SQL connection go.  Returns 0 when it drained. */
-static int
+/* Every table is snapshotted and acked: the snapshot's SQL connection goes,
+ * and initial_only drains and stops from the next turn on. */
+static void
 snapshot_over(int64_t now)
 {
 	snap_close(W.snap);
 	W.snap = NULL;
 	log_info("snapshot complete");
-	if (W.slot->snapshot_mode != CFG_SNAP_INITIAL_ONLY)
-		return -1;
-	set_state(W_DRAINING);
-	W.drain_deadline = now + W_DRAIN_MS;
-	return 0;
+	if (W.slot->snapshot_mode == CFG_SNAP_INITIAL_ONLY) {
+		set_state(W_DRAINING);
+		W.drain_deadline = now + W_DRAIN_MS;
+	}
 }
 
 /* One turn of the loop; returns -1 to keep going, else an exit code. */
@@ -267,8 +266,8 @@ turn(void)
 		return PROC_EXIT_RETRY;
 	if (rd && W.snap && (rc = snap_step(W.snap)) != 0)
 		return rc;
-	if (W.snap && snap_finished(W.snap) && snapshot_over(now) == 0)
-		return -1;
+	if (W.snap && snap_finished(W.snap))
+		snapshot_over(now);
 	/* Small frames wait a moment for company; a paused stream sends at once. */
 	if ((due = reading() ? fwd_flush_due(&W.fwd, util_now_ms()) : fwd_flush(&W.fwd, 0)) < 0 ||
 	    confirm(now, 0) < 0)

@@ -19,10 +19,10 @@
 #include "common/util.h"
 #include "common/wire.h"
 #include "worker/chunk.h"
+#include "worker/race.h"
 #include "worker/snap.h"
 
 #define SNAP_PREFIX	"pgcdc-wm"
-#define SNAP_RING	4096	/* xids of recent transactions on the chunk's table */
 #define SNAP_RETRY_MS	200	/* wait after a race before reading the chunk again */
 
 enum chunk_state { CH_NONE, CH_WAIT_LOW, CH_OPEN, CH_SENT };
@@ -67,12 +67,7 @@ struct snap {
 	struct buf		 prev_lower;	/* the table's lower bound before the open chunk */
 	size_t			 sent_rows;
 	/* race detection */
-	uint32_t		 snap_xmin, snap_xmax;
-	uint32_t		*xip;
-	size_t			 nxip, xipcap;
-	uint32_t		 ring[SNAP_RING];
-	size_t			 nring;
-	size_t			 ring_at_low;	/* ring entries before the low watermark */
+	struct race		 race;
 	int64_t			 retry_ms;	/* after a race: not before this */
 	uint32_t		 txn_xid;
 	int			 txn_touched;
@@ -240,13 +235,11 @@ resume(struct snap *s, struct stable *t)
 }
 
 struct snap *
-snap_open(const struct cfg *cfg, const struct cfg_slot *slot, struct ckpt *ck,
-    const struct fwd *f, int *rc)
+snap_open(const struct cfg *cfg, const struct cfg_slot *slot, struct ckpt *ck, int *rc)
 {
 	struct snap *s = calloc(1, sizeof(*s));
 	enum pgconn_err err;
 
-	(void)f;
 	*rc = 1;
 	if (s == NULL)
 		return NULL;
@@ -302,7 +295,7 @@ snap_close(struct snap *s)
 		PQfinish(s->sql);
 	chunk_free(&s->c);
 	buf_free(&s->upper); buf_free(&s->scratch); buf_free(&s->prev_lower);
-	free(s->xip);
+	race_free(&s->race);
 	ckpt_batch_free(&s->batch);
 	free(s);
 }
@@ -331,34 +324,6 @@ key_params(struct snap *s, const struct buf *k, int nkeys, const char **out, int
 	}
 	for (int i = 0; i < nkeys; i++)
 		out[at + i] = (const char *)s->scratch.data + offs[i];
-	return 0;
-}
-
-static int
-parse_snapshot(struct snap *s, const char *txt)
-{
-	unsigned long long xmin, xmax;
-	const char *p;
-
-	if (sscanf(txt, "%llu:%llu:", &xmin, &xmax) != 2 || (p = strchr(strchr(txt, ':') + 1, ':')) == NULL)
-		return -1;
-	s->snap_xmin = (uint32_t)xmin;
-	s->snap_xmax = (uint32_t)xmax;
-	s->nxip = 0;
-	for (p++; *p; p += strspn(p, ",")) {
-		char *end;
-		unsigned long long x = strtoull(p, &end, 10);
-
-		if (end == p)
-			break;
-		if (s->nxip == s->xipcap) {
-			s->xipcap = s->xipcap ? 2 * s->xipcap : 64;
-			if ((s->xip = realloc(s->xip, s->xipcap * sizeof(*s->xip))) == NULL)
-				fatal(1, "out of memory");
-		}
-		s->xip[s->nxip++] = (uint32_t)x;
-		p = end;
-	}
 	return 0;
 }
 
@@ -437,7 +402,7 @@ read_chunk(struct snap *s, struct stable *t, const struct buf *hi)
 		return -1;
 	if ((snapr = sql_params(s, "SELECT pg_current_snapshot()::text", 0, NULL, PGRES_TUPLES_OK)) == NULL)
 		goto out;
-	rc = parse_snapshot(s, PQgetvalue(snapr, 0, 0));
+	rc = race_snapshot(&s->race, PQgetvalue(snapr, 0, 0));
 	PQclear(snapr);
 	if (rc < 0 || (r = query_chunk(s, t, hi)) == NULL) {
 		rc = -1;
@@ -642,14 +607,8 @@ snap_commit(struct snap *s, lsn_t end_lsn)
 	/* Every transaction on a table still to read is remembered; only those
 	 * before a chunk's low watermark are checked against its snapshot (the
 	 * ones inside its window are handled by dropping their keys). */
-	if (s->txn_touched) {
-		if (s->nring == SNAP_RING) {
-			memmove(s->ring, s->ring + SNAP_RING / 2, SNAP_RING / 2 * sizeof(s->ring[0]));
-			s->nring = SNAP_RING / 2;
-			s->ring_at_low = s->ring_at_low > SNAP_RING / 2 ? s->ring_at_low - SNAP_RING / 2 : 0;
-		}
-		s->ring[s->nring++] = s->txn_xid;
-	}
+	if (s->txn_touched)
+		race_note(&s->race, s->txn_xid);
 	if (t != NULL && s->state == CH_SENT && s->in_hw_txn) {
 		t->sent_end = end_lsn;
 		s->in_hw_txn = 0;
@@ -673,24 +632,6 @@ snap_stream_restart(struct snap *s)
 	}
 	s->in_hw_txn = 0;
 	s->state = CH_NONE;
-}
-
-/* Streamed before the low watermark but invisible to the chunk's snapshot? */
-static uint32_t
-raced(const struct snap *s)
-{
-	for (size_t i = 0; i < s->ring_at_low; i++) {
-		uint32_t x = s->ring[i];
-
-		if ((int32_t)(x - s->snap_xmax) >= 0)
-			return x;
-		if ((int32_t)(x - s->snap_xmin) < 0)
-			continue;
-		for (size_t j = 0; j < s->nxip; j++)
-			if (s->xip[j] == x)
-				return x;
-	}
-	return 0;
 }
 
 /* Rows a chunk delivered, for status: the count survives restarts. */
@@ -757,9 +698,9 @@ snap_message(struct snap *s, const struct pgo_msg *m, struct fwd *f)
 		return 1;	/* another slot's, or an earlier attempt's */
 	if (what == 'L' && s->state == CH_WAIT_LOW) {
 		s->state = CH_OPEN;
-		s->ring_at_low = s->nring;
+		race_low(&s->race);
 	} else if (what == 'H' && s->state == CH_OPEN) {
-		if ((x = raced(s)) != 0) {
+		if ((x = race_check(&s->race)) != 0) {
 			log_warn("snapshot of %s: chunk %llu raced with transaction %u (committed "
 			    "but not yet visible); reading it again", t->name,
 			    (unsigned long long)s->chunk, x);

@@ -22,7 +22,7 @@ struct snap;
 /* Plan the slot's tables from LMDB (what every sink already holds).
  * Returns NULL with *rc set to an exit code on failure. */
 struct snap *snap_open(const struct cfg *cfg, const struct cfg_slot *slot,
-    struct ckpt *ck, const struct fwd *f, int *rc);
+    struct ckpt *ck, int *rc);
 void snap_close(struct snap *s);
 
 /* If no chunk is open and a table has work left: emit the low watermark,
