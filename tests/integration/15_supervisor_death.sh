@@ -6,7 +6,7 @@
 . "$(dirname "$0")/../pgcdc.sh"
 t_setup
 t_sql "CREATE TABLE public.t (id int PRIMARY KEY, v text)"
-t_pgcdc_config sd "public.t"
+T_CFG_EXTRA='snapshot = { mode = "never"; };' t_pgcdc_config sd "public.t"
 t_pgcdc_start
 t_wait_for 30 "t_slot_active sd"
 t_sql "INSERT INTO t SELECT g, 'before' FROM generate_series(1, 100) g"

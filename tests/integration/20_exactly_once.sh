@@ -30,7 +30,7 @@ BEGIN
     END IF;
   END LOOP;
 END \$\$"
-T_SINKS=2 t_pgcdc_config eo "public.audit"
+T_SINKS=2 T_CFG_EXTRA='snapshot = { mode = "never"; };' t_pgcdc_config eo "public.audit"
 t_pgcdc_start
 t_wait_for 30 "t_slot_active eo"
 

@@ -29,7 +29,7 @@ config() {
 	local pwf=$T_DIR/$1.pw
 	printf '%s\n' "$2" >"$pwf"
 	chmod "$3" "$pwf"
-	T_LOG_FILE=$T_DIR/$1.log t_pgcdc_config pw "public.t"
+	T_CFG_EXTRA='snapshot = { mode = "never"; };' T_LOG_FILE=$T_DIR/$1.log t_pgcdc_config pw "public.t"
 	sed -i "s|^source = { \(.*\) };\$|source = { \1 password_file = \"$pwf\"; };|" "$T_CFG"
 	grep -q "password_file = \"$pwf\"" "$T_CFG" || t_fail "config has no password_file"
 	LOG=$T_DIR/$1.log

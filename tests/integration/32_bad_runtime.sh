@@ -26,7 +26,7 @@ events() {
 }
 
 t_sql "CREATE TABLE public.t (id int PRIMARY KEY, v text)"
-T_LOG_FILE=$T_DIR/pgcdc.log t_pgcdc_config bi "public.t"
+T_CFG_EXTRA='snapshot = { mode = "never"; };' T_LOG_FILE=$T_DIR/pgcdc.log t_pgcdc_config bi "public.t"
 LOG=$T_DIR/pgcdc.log
 t_pgcdc_start
 t_wait_for 30 "t_slot_active bi"
@@ -147,7 +147,7 @@ t_assert_eq "$sink" "$(t_child_pid sink out)" "sink pid after the change"
 t_pgcdc_stop
 t_wait_for 10 '! t_slot_active bi'
 t_sql "SELECT pg_drop_replication_slot('bi')" >/dev/null
-T_LOG_FILE=$T_DIR/gone.log t_pgcdc_config bi "public.t"
+T_CFG_EXTRA='snapshot = { mode = "never"; };' T_LOG_FILE=$T_DIR/gone.log t_pgcdc_config bi "public.t"
 LOG=$T_DIR/gone.log
 t_pgcdc_start
 t_wait_for 30 'grep -qE "worker bi \(pid [0-9]+\) exited with" "$LOG"'
