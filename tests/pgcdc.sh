@@ -54,3 +54,26 @@ t_no_secret() {
 		-e "$1" "$T_DIR" 2>/dev/null || true)
 	[ -z "$hits" ] || t_fail "secret found in: $hits"
 }
+
+# t_same_rows TABLE FILE: FILE holds rows rebuilt from the output, one JSON
+# object per line; PostgreSQL reads them back into TABLE's row type and
+# compares them with the table as multisets.  Fails showing a few of the
+# differing rows.
+t_same_rows() {
+	local load="CREATE TEMP TABLE st (j json);
+\\copy st FROM '$2' WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')
+CREATE TEMP TABLE rebuilt AS SELECT (json_populate_record(NULL::$1, j)).* FROM st;" diff
+	diff=$("$PGC_BIN/psql" -XAtq -v ON_ERROR_STOP=1 <<SQL
+$load
+SELECT (SELECT count(*) FROM (TABLE $1 EXCEPT ALL TABLE rebuilt) x) || ' missing or different, ' ||
+       (SELECT count(*) FROM (TABLE rebuilt EXCEPT ALL TABLE $1) x) || ' extra or different';
+SQL
+	)
+	[ "$diff" = "0 missing or different, 0 extra or different" ] && return 0
+	t_fail "$1: rebuilt state vs table: $diff:" "$("$PGC_BIN/psql" -XAq -v ON_ERROR_STOP=1 <<SQL
+$load
+(SELECT 'table' AS side, * FROM (TABLE $1 EXCEPT ALL TABLE rebuilt) x LIMIT 5)
+UNION ALL (SELECT 'rebuilt', * FROM (TABLE rebuilt EXCEPT ALL TABLE $1) x LIMIT 5);
+SQL
+	)"
+}

@@ -27,6 +27,12 @@ chunk_key_put(struct buf *key, const void *p, uint32_t n)
 }
 
 void
+chunk_key_null(struct buf *key)
+{
+	buf_put_u32(key, UINT32_MAX);
+}
+
+void
 chunk_reset(struct chunk *c)
 {
 	buf_reset(&c->rows);

@@ -1,8 +1,9 @@
 /*
  * chunk: the rows of one snapshot chunk, each an encoded pgoutput Insert,
  * indexed by primary key so that a key the stream changed can be dropped
- * in O(1).  Buffers are reused across chunks: nothing is allocated per row
- * once they have grown.  Keys are encoded as u32 length + text per column.
+ * in O(1).  Tables without a key use the whole row.  Buffers are reused across chunks: nothing is allocated per row
+ * once they have grown.  Keys are encoded as u32 length + text per column
+ * (length UINT32_MAX: NULL).
  */
 #ifndef PGCDC_CHUNK_H
 #define PGCDC_CHUNK_H
@@ -27,6 +28,8 @@ void chunk_reset(struct chunk *c);
 void chunk_free(struct chunk *c);
 /* Append one key column value to an encoded key. */
 void chunk_key_put(struct buf *key, const void *p, uint32_t n);
+/* Append a NULL (a whole-row key can hold them; unequal to any text). */
+void chunk_key_null(struct buf *key);
 /* Add a row: write its message into the returned buffer and its key into
  * c->keys, then call chunk_row_end. */
 struct buf *chunk_row_start(struct chunk *c);

@@ -21,32 +21,12 @@
 #include "worker/chunk.h"
 #include "worker/race.h"
 #include "worker/snap.h"
+#include "worker/snaptab.h"
 
 #define SNAP_PREFIX	"pgcdc-wm"
 #define SNAP_RETRY_MS	200	/* wait after a race before reading the chunk again */
 
 enum chunk_state { CH_NONE, CH_WAIT_LOW, CH_OPEN, CH_SENT };
-
-struct stable {
-	char		 name[256];	/* schema.table as in the config */
-	char		 qname[300];
-	uint32_t	 relid;
-	struct buf	 relmsg;	/* pgoutput Relation message, built from the catalog */
-	char		*select;	/* column list */
-	char		*keycols;	/* "k1, k2" */
-	char		*keycast;	/* "$1::t1, $2::t2" */
-	char		*keycast_hi;	/* "$n+1::t1, ..." */
-	int		 nkeys;
-	int		*keypos;	/* column index of key i */
-	uint64_t	 done;		/* chunks every sink holds */
-	uint64_t	 sent;		/* chunks forwarded (>= done) */
-	int		 last_done;	/* the last chunk is done: table finished */
-	int		 sent_last;	/* the last chunk was forwarded */
-	lsn_t		 sent_end;	/* end_lsn of the txn that carried chunk `sent` */
-	uint64_t	 rows;
-	int64_t		 est_rows;
-	struct buf	 lower;		/* encoded upper key of chunk `sent` ("" = none) */
-};
 
 struct snap {
 	const struct cfg	*cfg;
@@ -73,88 +53,6 @@ struct snap {
 	int			 txn_touched;
 	struct buf		 scratch;
 };
-
-static PGresult *
-sql_params(struct snap *s, const char *sql, int n, const char *const *params,
-    ExecStatusType expect)
-{
-	PGresult *r = PQexecParams(s->sql, sql, n, NULL, params, NULL, NULL, 0);
-
-	if (PQresultStatus(r) != expect) {
-		log_error("snapshot: %s", strtok(PQerrorMessage(s->sql), "\n"));
-		PQclear(r);
-		return NULL;
-	}
-	return r;
-}
-
-/* Columns as pgoutput sends them, the key, and a Relation message. */
-static int
-describe(struct snap *s, struct stable *t)
-{
-	const char *p[1] = { t->qname };
-	struct buf sel = { 0 }, keys = { 0 }, cast = { 0 }, hi = { 0 };
-	PGresult *r = sql_params(s, "SELECT a.attname, a.atttypid, a.atttypmod, "
-	    "format_type(a.atttypid, a.atttypmod), "
-	    "(SELECT k.n FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(a, n) "
-	    " WHERE k.a = a.attnum), c.oid, c.relreplident, "
-	    "n.nspname, c.relname, c.reltuples::bigint "
-	    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-	    "JOIN pg_attribute a ON a.attrelid = c.oid "
-	    "LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary "
-	    "WHERE c.oid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped "
-	    "AND a.attgenerated = '' ORDER BY a.attnum", 1, p, PGRES_TUPLES_OK);
-	int ncols;
-
-	if (r == NULL)
-		return -1;
-	ncols = PQntuples(r);
-	t->keypos = calloc((size_t)ncols + 1, sizeof(int));
-	t->relid = (uint32_t)strtoul(PQgetvalue(r, 0, 5), NULL, 10);
-	t->est_rows = atoll(PQgetvalue(r, 0, 9));
-	buf_put_u8(&t->relmsg, 'R');
-	buf_put_u32(&t->relmsg, t->relid);
-	buf_append(&t->relmsg, PQgetvalue(r, 0, 7), strlen(PQgetvalue(r, 0, 7)) + 1);
-	buf_append(&t->relmsg, PQgetvalue(r, 0, 8), strlen(PQgetvalue(r, 0, 8)) + 1);
-	buf_put_u8(&t->relmsg, (uint8_t)PQgetvalue(r, 0, 6)[0]);
-	buf_put_u16(&t->relmsg, (uint16_t)ncols);
-	for (int i = 0; i < ncols; i++) {
-		char *q = PQescapeIdentifier(s->sql, PQgetvalue(r, i, 0), strlen(PQgetvalue(r, i, 0)));
-		int kp = PQgetisnull(r, i, 4) ? 0 : atoi(PQgetvalue(r, i, 4));
-
-		buf_put_u8(&t->relmsg, kp ? 1 : 0);
-		buf_append(&t->relmsg, PQgetvalue(r, i, 0), strlen(PQgetvalue(r, i, 0)) + 1);
-		buf_put_u32(&t->relmsg, (uint32_t)strtoul(PQgetvalue(r, i, 1), NULL, 10));
-		buf_put_u32(&t->relmsg, (uint32_t)atoi(PQgetvalue(r, i, 2)));
-		buf_printf(&sel, "%s%s", i ? ", " : "", q);
-		if (kp > 0 && kp <= ncols) {
-			t->keypos[kp - 1] = i;
-			t->nkeys = kp > t->nkeys ? kp : t->nkeys;
-		}
-		PQfreemem(q);
-	}
-	for (int k = 0; k < t->nkeys; k++) {
-		int i = t->keypos[k];
-		char *q = PQescapeIdentifier(s->sql, PQgetvalue(r, i, 0), strlen(PQgetvalue(r, i, 0)));
-
-		buf_printf(&keys, "%s%s", k ? ", " : "", q);
-		buf_printf(&cast, "%s$%d::%s", k ? ", " : "", k + 1, PQgetvalue(r, i, 3));
-		buf_printf(&hi, "%s$%d::%s", k ? ", " : "", t->nkeys + k + 1, PQgetvalue(r, i, 3));
-		PQfreemem(q);
-	}
-	PQclear(r);
-	buf_putc(&sel, '\0'); buf_putc(&keys, '\0'); buf_putc(&cast, '\0'); buf_putc(&hi, '\0');
-	t->select = (char *)sel.data;
-	t->keycols = (char *)keys.data;
-	t->keycast = (char *)cast.data;
-	t->keycast_hi = (char *)hi.data;
-	if (t->nkeys == 0) {
-		log_error("table %s has no primary key: snapshots need one for now; fix: add "
-		    "a primary key, or set snapshot_mode = \"never\" for this slot", t->name);
-		return -1;
-	}
-	return 0;
-}
 
 static void
 plan_key(const struct snap *s, const struct stable *t, uint64_t chunk, char *key, size_t len)
@@ -262,7 +160,7 @@ snap_open(const struct cfg *cfg, const struct cfg_slot *slot, struct ckpt *ck, i
 
 		snprintf(t->name, sizeof(t->name), "%s", slot->tables[i]);
 		if (pgconn_quote_qualified(s->sql, t->name, t->qname, sizeof(t->qname)) < 0 ||
-		    describe(s, t) < 0 || resume(s, t) < 0) {
+		    snaptab_describe(s->sql, s->cfg->chunk_rows, t) < 0 || resume(s, t) < 0) {
 			*rc = 2;
 			goto fail;
 		}
@@ -282,13 +180,7 @@ snap_close(struct snap *s)
 	if (s == NULL)
 		return;
 	for (size_t i = 0; i < s->nt; i++) {
-		buf_free(&s->t[i].relmsg);
-		buf_free(&s->t[i].lower);
-		free(s->t[i].select);
-		free(s->t[i].keycols);
-		free(s->t[i].keycast);
-		free(s->t[i].keycast_hi);
-		free(s->t[i].keypos);
+		snaptab_free(&s->t[i]);
 	}
 	free(s->t);
 	if (s->sql)
@@ -301,31 +193,6 @@ snap_close(struct snap *s)
 }
 
 /* ---- reading a chunk ---- */
-
-/* Split an encoded key into NUL-terminated strings in s->scratch. */
-static int
-key_params(struct snap *s, const struct buf *k, int nkeys, const char **out, int at)
-{
-	struct rd r;
-	size_t offs[64];
-
-	if (nkeys > 32)
-		return -1;
-	rd_init(&r, k->data, k->len);
-	for (int i = 0; i < nkeys; i++) {
-		uint32_t n;
-		const uint8_t *p;
-
-		if (rd_u32(&r, &n) < 0 || rd_bytes(&r, n, &p) < 0)
-			return -1;
-		offs[i] = s->scratch.len;
-		buf_append(&s->scratch, p, n);
-		buf_putc(&s->scratch, '\0');
-	}
-	for (int i = 0; i < nkeys; i++)
-		out[at + i] = (const char *)s->scratch.data + offs[i];
-	return 0;
-}
 
 static void
 encode_row(struct snap *s, const struct stable *t, PGresult *r, int row)
@@ -347,52 +214,21 @@ encode_row(struct snap *s, const struct stable *t, PGresult *r, int row)
 		buf_put_u32(rows, (uint32_t)PQgetlength(r, row, c));
 		buf_append(rows, PQgetvalue(r, row, c), (size_t)PQgetlength(r, row, c));
 	}
-	for (int k = 0; k < t->nkeys; k++)
-		chunk_key_put(keys, PQgetvalue(r, row, t->keypos[k]),
-		    (uint32_t)PQgetlength(r, row, t->keypos[k]));
+	for (int k = 0; k < t->nkeys; k++) {
+		int c = t->keypos[k];
+
+		if (PQgetisnull(r, row, c))
+			chunk_key_null(keys);
+		else
+			chunk_key_put(keys, PQgetvalue(r, row, c), (uint32_t)PQgetlength(r, row, c));
+	}
 	chunk_row_end(&s->c);
 }
 
-/* The chunk query: after `lower`, up to `hi` (a redo) or chunk_rows rows. */
-static PGresult *
-query_chunk(struct snap *s, const struct stable *t, const struct buf *hi)
-{
-	const char *params[64];
-	struct buf sql = { 0 };
-	int np = 0;
-	PGresult *r;
-
-	buf_reset(&s->scratch);
-	buf_printf(&sql, "SELECT %s FROM %s", t->select, t->qname);
-	if (t->lower.len > 0) {
-		if (key_params(s, &t->lower, t->nkeys, params, np) < 0)
-			goto bad;
-		np += t->nkeys;
-		buf_printf(&sql, " WHERE (%s) > (%s)", t->keycols, t->keycast);
-	}
-	if (hi != NULL && hi->len > 0) {
-		if (key_params(s, hi, t->nkeys, params, np) < 0)
-			goto bad;
-		buf_printf(&sql, " %s (%s) <= (%s)", np ? "AND" : "WHERE", t->keycols,
-		    np ? t->keycast_hi : t->keycast);
-		np += t->nkeys;
-	}
-	buf_printf(&sql, " ORDER BY %s", t->keycols);
-	if (hi == NULL)
-		buf_printf(&sql, " LIMIT %ld", s->cfg->chunk_rows);
-	buf_putc(&sql, '\0');
-	r = sql_params(s, (char *)sql.data, np, params, PGRES_TUPLES_OK);
-	buf_free(&sql);
-	return r;
-bad:
-	log_error("snapshot of %s: stored chunk bound is malformed", t->name);
-	buf_free(&sql);
-	return NULL;
-}
-
-/* Read the chunk in one short REPEATABLE READ transaction. */
+/* Read the chunk in one short REPEATABLE READ transaction; plan: a new
+ * ctid chunk, whose range (into hi) is decided inside it. */
 static int
-read_chunk(struct snap *s, struct stable *t, const struct buf *hi)
+read_chunk(struct snap *s, struct stable *t, struct buf *hi, int plan)
 {
 	PGresult *r = NULL, *snapr;
 	int rc = -1, nrows;
@@ -400,11 +236,13 @@ read_chunk(struct snap *s, struct stable *t, const struct buf *hi)
 	chunk_reset(&s->c);
 	if (pgconn_exec(s->sql, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", PGRES_COMMAND_OK) < 0)
 		return -1;
-	if ((snapr = sql_params(s, "SELECT pg_current_snapshot()::text", 0, NULL, PGRES_TUPLES_OK)) == NULL)
+	if ((snapr = snaptab_sql(s->sql, "SELECT pg_current_snapshot()::text", 0, NULL, PGRES_TUPLES_OK)) == NULL)
 		goto out;
 	rc = race_snapshot(&s->race, PQgetvalue(snapr, 0, 0));
 	PQclear(snapr);
-	if (rc < 0 || (r = query_chunk(s, t, hi)) == NULL) {
+	if (rc == 0 && plan)
+		rc = snaptab_plan_ctid(s->sql, t, hi, &s->last);
+	if (rc < 0 || (r = snaptab_query(s->sql, t, hi, s->cfg->chunk_rows, &s->scratch)) == NULL) {
 		rc = -1;
 		goto out;
 	}
@@ -436,7 +274,7 @@ emit(struct snap *s, char what)
 
 	snprintf(payload, sizeof(payload), "%c %s %llu", what, s->slot->name,
 	    (unsigned long long)s->attempt);
-	r = sql_params(s, "SELECT pg_logical_emit_message(true, '" SNAP_PREFIX "', $1)",
+	r = snaptab_sql(s->sql, "SELECT pg_logical_emit_message(true, '" SNAP_PREFIX "', $1)",
 	    1, p, PGRES_TUPLES_OK);
 	PQclear(r);
 	return r ? 0 : -1;
@@ -518,9 +356,11 @@ snap_step(struct snap *s)
 	s->chunk = t->sent + 1;
 	s->attempt++;
 	if ((redo = stored_plan(s, t, s->chunk, &hi)) < 0 || emit(s, 'L') < 0 ||
-	    read_chunk(s, t, redo ? &hi : NULL) < 0 || (!redo && save_plan(s, t) < 0) ||
-	    emit(s, 'H') < 0)
+	    read_chunk(s, t, redo || t->by_ctid ? &hi : NULL, !redo && t->by_ctid) < 0 ||
+	    (!redo && save_plan(s, t) < 0) || emit(s, 'H') < 0)
 		goto out;
+	if (t->by_ctid)
+		snaptab_adapt(t, s->cfg->chunk_rows, s->c.n);
 	s->state = CH_WAIT_LOW;
 	rc = 0;
 out:
@@ -543,17 +383,28 @@ snap_begin(struct snap *s, uint32_t xid)
 	s->txn_touched = 0;
 }
 
-/* Drop the chunk row whose key this tuple carries. */
+/* Drop the chunk rows whose key this tuple carries.  A whole-row key
+ * takes an unchanged TOAST value ('u') from the old tuple (under REPLICA
+ * IDENTITY FULL it is there). */
 static void
-drop_tuple_key(struct snap *s, const struct stable *t, const struct tuple *tup)
+drop_tuple_key(struct snap *s, const struct stable *t, const struct tuple *tup,
+    const struct tuple *old)
 {
 	buf_reset(&s->scratch);
 	for (int k = 0; k < t->nkeys; k++) {
 		int i = t->keypos[k];
+		const struct tuple *from = tup;
 
-		if (i >= tup->ncols || (tup->cols[i].kind != 't' && tup->cols[i].kind != 'b'))
+		if (i < tup->ncols && tup->cols[i].kind == 'u' && old != NULL && i < old->ncols)
+			from = old;
+		if (i >= from->ncols)
+			return;
+		if (from->cols[i].kind == 'n' && t->by_ctid)
+			chunk_key_null(&s->scratch);
+		else if (from->cols[i].kind == 't' || from->cols[i].kind == 'b')
+			chunk_key_put(&s->scratch, from->cols[i].data, from->cols[i].len);
+		else
 			return;		/* no key value here (nothing to match) */
-		chunk_key_put(&s->scratch, tup->cols[i].data, tup->cols[i].len);
 	}
 	chunk_drop(&s->c, s->scratch.data, s->scratch.len);
 }
@@ -594,9 +445,9 @@ snap_change(struct snap *s, const struct pgo_msg *m, const struct pgo_decoder *d
 	if (s->state != CH_OPEN)
 		return;
 	if (m->change.has_new)
-		drop_tuple_key(s, t, &dec->newt);
+		drop_tuple_key(s, t, &dec->newt, m->change.old_kind ? &dec->oldt : NULL);
 	if (m->change.old_kind)
-		drop_tuple_key(s, t, &dec->oldt);
+		drop_tuple_key(s, t, &dec->oldt, NULL);
 }
 
 void

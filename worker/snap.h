@@ -1,7 +1,7 @@
 /*
  * snap: the chunked, lock-free snapshot of a slot's tables (DESIGN.md 5),
  * DBLog style.  A chunk is: low watermark, one short REPEATABLE READ read of
- * a primary-key range, high watermark.  Keys that the stream changes between
+ * a key range (snaptab.h), high watermark.  Keys that the stream changes between
  * the watermarks are dropped from the chunk; the rest travel inside the
  * high watermark's transaction as ROW records, so they are applied
  * atomically with it and exactly once (sinks remember chunk ids).
