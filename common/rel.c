@@ -248,3 +248,20 @@ tuple_free(struct tuple *t)
 	t->cols = NULL;
 	t->ncols = t->cap = 0;
 }
+
+void
+rel_encode(const struct rel *rel, const char *schema, struct buf *out)
+{
+	buf_put_u8(out, 'R');
+	buf_put_u32(out, rel->relid);
+	buf_append(out, schema ? schema : rel->schema, strlen(schema ? schema : rel->schema) + 1);
+	buf_append(out, rel->table, strlen(rel->table) + 1);
+	buf_put_u8(out, (uint8_t)rel->replident);
+	buf_put_u16(out, rel->ncols);
+	for (uint16_t i = 0; i < rel->ncols; i++) {
+		buf_put_u8(out, rel->cols[i].flags);
+		buf_append(out, rel->cols[i].name, strlen(rel->cols[i].name) + 1);
+		buf_put_u32(out, rel->cols[i].typoid);
+		buf_put_u32(out, (uint32_t)rel->cols[i].typmod);
+	}
+}

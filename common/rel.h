@@ -34,6 +34,9 @@ struct rel {
  * Returns a new rel (free with rel_free) or NULL on malformed input. */
 struct rel *rel_parse(struct rd *r);
 void rel_free(struct rel *rel);
+/* Append rel as a whole pgoutput Relation message ('R' first), with another
+ * schema name if schema is not NULL. */
+void rel_encode(const struct rel *rel, const char *schema, struct buf *out);
 
 /* Relations by relid; a new Relation message replaces the old entry. */
 struct relcache;

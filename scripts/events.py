@@ -58,6 +58,8 @@ def state(evs, key):
     rows = {}
     for ev in evs:
         op = ev["op"]
+        if op == "m":
+            continue
         if op == "t":
             rows.clear()
         elif op == "d":
@@ -73,6 +75,8 @@ def state(evs, key):
 
 def show(ev):
     src = ev["source"]
+    if ev["op"] == "m":
+        return "m %s %s" % (ev["message"]["prefix"], ev["message"]["content"])
     fmt = lambda v: "null" if v is None else json.dumps(v, separators=(",", ":"))
     if ev["op"] == "r":
         return "r %s.%-10s %s" % (src["schema"], src["table"], fmt(ev["after"]))

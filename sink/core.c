@@ -181,6 +181,34 @@ truncate_rels(struct sink *s, struct sink_slot *sl, const struct pgo_msg *m, lsn
 	return 0;
 }
 
+/* A user's logical decoding message (ours never reach sinks): op m. */
+static int
+message(struct sink *s, struct sink_slot *sl, const struct pgo_msg *m, lsn_t wal)
+{
+	struct sink_change c = { .op = 'm', .wal_lsn = wal, .msg = m };
+
+	sl->ordinal++;
+	return s->ops->change(s, sl, &c);
+}
+
+/* A non-transactional message is a unit of its own, held once applied is
+ * past its lsn (the worker expects lsn + 1). */
+static int
+single_message(struct sink *s, struct sink_slot *sl, const struct pgo_msg *m, lsn_t wal)
+{
+	if (m->message.lsn < sl->applied)
+		return 0;	/* delivered before */
+	sl->final_lsn = m->message.lsn;
+	sl->xid = 0;
+	sl->commit_ts = s->now_ms * 1000 - PGO_EPOCH_OFFSET_US;	/* no commit: now */
+	sl->ordinal = 0;
+	if (message(s, sl, m, wal) < 0)
+		return -1;
+	sl->applied = m->message.lsn + 1;
+	s->dirty = 1;
+	return s->ops->commit(s, sl);
+}
+
 static int
 commit(struct sink *s, struct sink_slot *sl, const struct pgo_msg *m)
 {
@@ -240,8 +268,9 @@ apply(struct sink *s, struct sink_slot *sl, const struct wire_rec *rec)
 		return 0;
 	}
 	if (!sl->in_txn) {
-		if (m.type != PGO_MESSAGE)
-			slot_break(s, sl, rec->lsn, "change outside a transaction");
+		if (m.type == PGO_MESSAGE)
+			return single_message(s, sl, &m, rec->lsn);
+		slot_break(s, sl, rec->lsn, "change outside a transaction");
 		return 0;
 	}
 	if (sl->skip)
@@ -253,7 +282,9 @@ apply(struct sink *s, struct sink_slot *sl, const struct wire_rec *rec)
 		return truncate_rels(s, sl, &m, rec->lsn);
 	case PGO_COMMIT:
 		return commit(s, sl, &m);
-	default:		/* origin, type, message: not rendered yet */
+	case PGO_MESSAGE:
+		return message(s, sl, &m, rec->lsn);
+	default:		/* origin, type: not rendered yet */
 		return 0;
 	}
 }

@@ -23,6 +23,7 @@
 #include "sink/sink.h"
 
 #define JSONL_WRITE_AT	(1024 * 1024)	/* write pending bytes out past this */
+#define JSONL_BYTEA_OID	17		/* message content renders as bytea */
 
 struct jfile {
 	char		 name[300];	/* directory name: escaped schema.table */
@@ -47,6 +48,7 @@ struct jsonl {
 	uint64_t	 last_gen;	/* sink rel_gen when last was cached */
 	struct jfile	**touched;	/* files written by open transactions */
 	size_t		 ntouched, cap;
+	struct buf	 scratch;
 };
 
 struct jrec {		/* LMDB value of sink/<sink>/file/<name> */
@@ -88,7 +90,8 @@ jpath(char *out, size_t len, const char *fmt, ...)
 	return 0;
 }
 
-/* "schema.table" with '/' and '%' escaped so it is one path component. */
+/* "schema.table" with '/' and '%' escaped so it is one path component; a
+ * leading '.' or '@' too ("@..." names pgcdc's own streams). */
 static void
 dir_name(const struct rel *rel, char *out, size_t len)
 {
@@ -97,7 +100,7 @@ dir_name(const struct rel *rel, char *out, size_t len)
 
 	snprintf(raw, sizeof(raw), "%s.%s", rel->schema, rel->table);
 	for (const char *p = raw; *p && o + 4 < len; p++) {
-		if (*p == '/' || *p == '%' || (p == raw && *p == '.'))
+		if (*p == '/' || *p == '%' || (p == raw && (*p == '.' || *p == '@')))
 			o += (size_t)snprintf(out + o, len - o, "%%%02X", (unsigned char)*p);
 		else
 			out[o++] = *p;
@@ -179,22 +182,21 @@ file_open_seg(struct jsonl *j, struct jfile *f)
 	return created ? util_fsync_dir(tdir) : 0;
 }
 
+/* The open file of directory name, opened (and its LMDB record read) on
+ * first use. */
 static struct jfile *
-file_get(struct sink *s, const struct rel *rel)
+file_named(struct sink *s, const char *name)
 {
 	struct jsonl *j = s->impl;
-	char name[300], key[CKPT_KEY_MAX + 1];
+	char key[CKPT_KEY_MAX + 1];
 	struct jrec rec;
 	size_t len = sizeof(rec);
 	struct jfile *f;
 	int found;
 
-	if (j->last && j->last_rel == rel && j->last_gen == s->rel_gen)
-		return j->last;
-	dir_name(rel, name, sizeof(name));
 	for (f = j->files; f; f = f->next)
 		if (strcmp(f->name, name) == 0)
-			goto out;
+			return f;
 	if ((f = calloc(1, sizeof(*f))) == NULL)
 		fatal(1, "%s: out of memory", __func__);
 	snprintf(f->name, sizeof(f->name), "%s", name);
@@ -212,14 +214,28 @@ file_get(struct sink *s, const struct rel *rel)
 		goto fail;
 	f->next = j->files;
 	j->files = f;
-out:
-	j->last = f;
-	j->last_rel = rel;
-	j->last_gen = s->rel_gen;
 	return f;
 fail:
 	free(f);
 	return NULL;
+}
+
+static struct jfile *
+file_get(struct sink *s, const struct rel *rel)
+{
+	struct jsonl *j = s->impl;
+	char name[300];
+	struct jfile *f;
+
+	if (j->last && j->last_rel == rel && j->last_gen == s->rel_gen)
+		return j->last;
+	dir_name(rel, name, sizeof(name));
+	if ((f = file_named(s, name)) == NULL)
+		return NULL;
+	j->last = f;
+	j->last_rel = rel;
+	j->last_gen = s->rel_gen;
+	return f;
 }
 
 static int
@@ -260,18 +276,50 @@ touch(struct sink *s, struct sink_slot *sl, struct jfile *f)
 	return 0;
 }
 
+/* op m: the envelope without rows, then "message":{"prefix","content"}
+ * with the content in base64 (Debezium's form), in "@messages.<slot>". */
+static int
+put_message(struct sink *s, struct sink_slot *sl, const struct sink_change *c,
+    const struct json_src *src)
+{
+	static const char hex[] = "0123456789abcdef";
+	struct jsonl *j = s->impl;
+	char name[96];
+	struct jfile *f;
+
+	snprintf(name, sizeof(name), "@messages.%s", sl->name);
+	if ((f = file_named(s, name)) == NULL || touch(s, sl, f) < 0)
+		return -1;
+	json_envelope(&f->pending, 'm', NULL, NULL, 0, NULL, src, s->now_ms);
+	f->pending.len--;	/* reopen the object */
+	buf_puts(&f->pending, ",\"message\":{\"prefix\":");
+	json_str(&f->pending, c->msg->message.prefix, strlen(c->msg->message.prefix));
+	buf_puts(&f->pending, ",\"content\":");
+	buf_reset(&j->scratch);
+	buf_puts(&j->scratch, "\\x");
+	for (uint32_t i = 0; i < c->msg->message.len; i++) {
+		buf_putc(&j->scratch, hex[c->msg->message.content[i] >> 4]);
+		buf_putc(&j->scratch, hex[c->msg->message.content[i] & 15]);
+	}
+	json_value(&f->pending, JSONL_BYTEA_OID, j->scratch.data, j->scratch.len);
+	buf_puts(&f->pending, "}}\n");
+	return 0;
+}
+
 static int
 jsonl_change(struct sink *s, struct sink_slot *sl, const struct sink_change *c)
 {
-	struct jfile *f = file_get(s, c->rel);
 	struct json_src src = {
 		.name = sl->name, .db = sl->db, .commit_ts = sl->commit_ts,
 		.xid = sl->xid, .lsn = c->wal_lsn ? c->wal_lsn : sl->final_lsn,
 		.commit_lsn = sl->final_lsn, .ordinal = sl->ordinal,
 		.snapshot = c->snapshot ? c->snapshot : "false",
 	};
+	struct jfile *f;
 
-	if (f == NULL || touch(s, sl, f) < 0)
+	if (c->op == 'm')
+		return put_message(s, sl, c, &src);
+	if ((f = file_get(s, c->rel)) == NULL || touch(s, sl, f) < 0)
 		return -1;
 	json_envelope(&f->pending, c->op, c->rel, c->old, c->old_kind, c->new, &src,
 	    s->now_ms);
@@ -449,6 +497,7 @@ jsonl_close(struct sink *s)
 		free(f);
 	}
 	free(j->touched);
+	buf_free(&j->scratch);
 	free(j);
 	s->impl = NULL;
 }

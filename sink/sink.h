@@ -60,6 +60,7 @@ struct sink_change {
 	const struct tuple *new;
 	lsn_t		 wal_lsn;
 	const char	*snapshot;	/* "false"; snapshot rows: "true" or "last" */
+	const struct pgo_msg *msg;	/* op 'm': a logical decoding message */
 };
 
 struct sink;

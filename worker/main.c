@@ -20,6 +20,7 @@
 #include "common/proc.h"
 #include "common/sig.h"
 #include "common/util.h"
+#include "worker/ddl.h"
 #include "worker/fwd.h"
 #include "worker/repl.h"
 #include "worker/setup.h"
@@ -144,9 +145,15 @@ handle_pgo(lsn_t wal, const uint8_t *data, size_t len)
 		if (W.in_txn)
 			fwd_txn(&W.fwd, wal, data, len);
 		break;
-	case PGO_MESSAGE:	/* our watermarks; user messages: a later issue */
-		if (W.snap && W.in_txn)
-			snap_message(W.snap, &m, &W.fwd);
+	case PGO_MESSAGE:
+		if (strncmp(m.message.prefix, "pgcdc-", 6) == 0) {	/* ours: never forwarded */
+			if (W.in_txn && !ddl_message(W.rels, &m, &W.fwd, wal) && W.snap)
+				snap_message(W.snap, &m, &W.fwd, W.rels);
+		} else if (W.in_txn) {
+			fwd_txn(&W.fwd, wal, data, len);
+		} else {	/* non-transactional: a unit of its own */
+			fwd_single(&W.fwd, m.message.lsn, wal, data, len);
+		}
 		break;
 	}
 	return fwd_flush(&W.fwd, 1);

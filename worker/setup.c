@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/pgconn.h"
 #include "common/util.h"
+#include "worker/ddl.h"
 #include "worker/setup.h"
 
 #define SETUP_BUSY_WAIT_MS 3000
@@ -245,6 +246,8 @@ setup_source(const struct cfg *cfg, const struct cfg_slot *slot, int has_progres
 	snprintf(dbname, dblen, "%s", PQdb(c));
 	if ((rc = check_wal_level(c)) == 0 && (rc = ensure_publication(c, slot)) == 0)
 		rc = ensure_slot(c, slot->name, has_progress);
+	if (rc == 0)
+		ddl_install(c);
 	PQfinish(c);
 	return rc;
 }

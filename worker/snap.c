@@ -498,8 +498,9 @@ save_rows(struct snap *s, const struct stable *t, uint64_t rows)
 }
 
 static void
-forward_chunk(struct snap *s, struct stable *t, struct fwd *f)
+forward_chunk(struct snap *s, struct stable *t, struct fwd *f, const struct relcache *rels)
 {
+	const struct rel *streamed = relcache_get(rels, t->relid);
 	const uint8_t *row;
 	size_t alive = 0, len;
 
@@ -510,6 +511,11 @@ forward_chunk(struct snap *s, struct stable *t, struct fwd *f)
 		fwd_row(f, s->chunk, s->last ? WIRE_ROW_LAST : 0, row, len);
 		alive++;
 		fwd_flush(f, 1);
+	}
+	if (streamed != NULL) {
+		buf_reset(&s->scratch);
+		rel_encode(streamed, NULL, &s->scratch);
+		fwd_all(f, 0, s->scratch.data, s->scratch.len);
 	}
 	/* Kept until the transaction commits: a stream restart before that
 	 * means the sinks dropped these rows, and the chunk is read again. */
@@ -530,7 +536,8 @@ forward_chunk(struct snap *s, struct stable *t, struct fwd *f)
 }
 
 int
-snap_message(struct snap *s, const struct pgo_msg *m, struct fwd *f)
+snap_message(struct snap *s, const struct pgo_msg *m, struct fwd *f,
+    const struct relcache *rels)
 {
 	char what, slot[128];
 	unsigned long long attempt;
@@ -559,7 +566,7 @@ snap_message(struct snap *s, const struct pgo_msg *m, struct fwd *f)
 			s->retry_ms = util_now_ms() + SNAP_RETRY_MS;
 			return 1;
 		}
-		forward_chunk(s, t, f);
+		forward_chunk(s, t, f, rels);
 	}
 	return 1;
 }

@@ -33,8 +33,11 @@ int snap_step(struct snap *s);
 /* Stream hooks, called for every decoded message in stream order. */
 void snap_begin(struct snap *s, uint32_t xid);
 void snap_change(struct snap *s, const struct pgo_msg *m, const struct pgo_decoder *dec);
-/* Our watermark?  At the high one the chunk is forwarded through f. */
-int snap_message(struct snap *s, const struct pgo_msg *m, struct fwd *f);
+/* Our watermark?  At the high one the chunk is forwarded through f, its
+ * rows described by the catalog's Relation message; then the stream's own
+ * (rels), which the changes that follow are decoded by, is sent again. */
+int snap_message(struct snap *s, const struct pgo_msg *m, struct fwd *f,
+    const struct relcache *rels);
 void snap_commit(struct snap *s, lsn_t end_lsn);
 /* The stream restarts from the confirmed LSN: an open chunk is read again. */
 void snap_stream_restart(struct snap *s);
