@@ -33,7 +33,7 @@ static const char *const log_keys[] = { "level", "file", NULL };
 static const char *const source_keys[] = { "conninfo", "password_file", NULL };
 static const char *const snapshot_keys[] = { "mode", "chunk_rows", NULL };
 static const char *const slot_keys[] = { "name", "publication", "tables", "sinks",
-	"shards", "snapshot_mode", NULL };
+	"shards", "snapshot_mode", "publish_via_partition_root", NULL };
 
 static const char *const snap_mode_names[] = {
 	[CFG_SNAP_INITIAL] = "initial",
@@ -276,6 +276,20 @@ get_long(struct cfg_ld *ld, const config_setting_t *g, const char *name, long de
 	return (long)v;
 }
 
+static int
+get_bool(struct cfg_ld *ld, const config_setting_t *g, const char *name, int def)
+{
+	const config_setting_t *s = member(ld, g, name, 0);
+
+	if (s == NULL)
+		return def;
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+		cfg_report(ld, s, NULL, "expected true or false");
+		return def;
+	}
+	return config_setting_get_bool(s);
+}
+
 static void
 report_choices(struct cfg_ld *ld, const config_setting_t *g, const char *name,
     const char *const *names, const char *got)
@@ -400,6 +414,7 @@ load_slot(struct cfg_ld *ld, const config_setting_t *g, struct cfg_slot *s)
 	s->sinks = get_strlist(ld, g, "sinks", &s->nsinks);
 	s->snapshot_mode = get_enum(ld, g, "snapshot_mode", snap_mode_names,
 	    ld->cfg->snapshot_mode);
+	s->via_root = get_bool(ld, g, "publish_via_partition_root", 0);
 }
 
 static void

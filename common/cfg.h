@@ -21,6 +21,7 @@ struct cfg_slot {
 	size_t		 nsinks;
 	int		 shards;	/* default 1 */
 	enum cfg_snap_mode snapshot_mode; /* default: cfg.snapshot_mode */
+	int		 via_root;	/* publish_via_partition_root (default false) */
 };
 
 struct cfg_sink {

@@ -10,7 +10,10 @@
 #include "common/pgconn.h"
 #include "worker/ddl.h"
 
+/* One transaction that does not wait for synchronous standbys (which may
+ * be slow or gone: a worker must not hang in setup for them). */
 static const char ddl_sql[] =
+    "BEGIN; SET LOCAL synchronous_commit = local; "
     "CREATE OR REPLACE FUNCTION public.pgcdc_ddl_notice() RETURNS event_trigger "
     "LANGUAGE plpgsql AS $f$ DECLARE r record; BEGIN "
     "FOR r IN SELECT objid FROM pg_event_trigger_ddl_commands() "
@@ -21,7 +24,7 @@ static const char ddl_sql[] =
     "WHERE relnamespace = r.objid AND relkind IN ('r', 'p')), '')); "
     "END LOOP; END $f$; "
     "CREATE EVENT TRIGGER pgcdc_ddl ON ddl_command_end WHEN TAG IN ('ALTER SCHEMA') "
-    "EXECUTE FUNCTION public.pgcdc_ddl_notice()";
+    "EXECUTE FUNCTION public.pgcdc_ddl_notice(); COMMIT";
 
 void
 ddl_install(PGconn *c)
@@ -47,10 +50,12 @@ ddl_install(PGconn *c)
 	PQclear(r);
 	/* Two workers may race here: the loser's error is harmless. */
 	r = PQexec(c, ddl_sql);
-	if (PQresultStatus(r) == PGRES_COMMAND_OK)
+	if (PQresultStatus(r) == PGRES_COMMAND_OK) {
 		log_info("created event trigger pgcdc_ddl (schema renames)");
-	else
+	} else {
 		log_warn("create event trigger pgcdc_ddl: %s", strtok(PQerrorMessage(c), "\n"));
+		PQclear(PQexec(c, "ROLLBACK"));
+	}
 	PQclear(r);
 }
 

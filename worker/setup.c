@@ -76,21 +76,36 @@ ensure_publication(PGconn *c, const struct cfg_slot *slot)
 	const char *params[1] = { slot->publication };
 	char sql[8192], *qp;
 	PGresult *r;
-	int exists, rc = 0;
+	int exists, via_root, rc = 0;
 
-	r = PQexecParams(c, "SELECT 1 FROM pg_publication WHERE pubname = $1",
+	r = PQexecParams(c, "SELECT pubviaroot FROM pg_publication WHERE pubname = $1",
 	    1, NULL, params, NULL, NULL, 0);
 	exists = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0;
+	via_root = exists && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
 	PQclear(r);
 	qp = PQescapeIdentifier(c, slot->publication, strlen(slot->publication));
 	if (!exists) {
 		snprintf(sql, sizeof(sql), "CREATE PUBLICATION %s FOR TABLE ", qp);
 		if (table_list(c, slot, sql, sizeof(sql)) < 0 ||
-		    pgconn_exec(c, sql, PGRES_COMMAND_OK) < 0)
+		    strlen(sql) + 64 >= sizeof(sql))
 			rc = 2;
-		else
+		else {
+			snprintf(sql + strlen(sql), sizeof(sql) - strlen(sql),
+			    " WITH (publish_via_partition_root = %s)",
+			    slot->via_root ? "true" : "false");
+			rc = pgconn_exec(c, sql, PGRES_COMMAND_OK) < 0 ? 2 : 0;
+		}
+		if (rc == 0)
 			log_info("created publication %s", slot->publication);
 		goto out;
+	}
+	if (via_root != slot->via_root) {
+		snprintf(sql, sizeof(sql), "ALTER PUBLICATION %s SET "
+		    "(publish_via_partition_root = %s)", qp, slot->via_root ? "true" : "false");
+		rc = pgconn_exec(c, sql, PGRES_COMMAND_OK) < 0 ? 2 : 0;
+		if (rc == 0)
+			log_info("publication %s: publish_via_partition_root = %s",
+			    slot->publication, slot->via_root ? "true" : "false");
 	}
 	for (size_t i = 0; i < slot->ntables && rc == 0; i++) {
 		char q[300];

@@ -153,14 +153,15 @@ snap_open(const struct cfg *cfg, const struct cfg_slot *slot, struct ckpt *ck, i
 	 * wait for synchronous standbys (which may be slow, or gone). */
 	if (pgconn_exec(s->sql, "SET synchronous_commit = local", PGRES_COMMAND_OK) < 0)
 		goto fail;
-	s->t = calloc(slot->ntables, sizeof(*s->t));
-	s->nt = slot->ntables;
+	for (size_t i = 0; i < slot->ntables; i++)
+		if (snaptab_expand(s->sql, slot->tables[i], slot->via_root, &s->t, &s->nt) < 0) {
+			*rc = 2;
+			goto fail;
+		}
 	for (size_t i = 0; i < s->nt; i++) {
 		struct stable *t = &s->t[i];
 
-		snprintf(t->name, sizeof(t->name), "%s", slot->tables[i]);
-		if (pgconn_quote_qualified(s->sql, t->name, t->qname, sizeof(t->qname)) < 0 ||
-		    snaptab_describe(s->sql, s->cfg->chunk_rows, t) < 0 || resume(s, t) < 0) {
+		if (snaptab_describe(s->sql, s->cfg->chunk_rows, t) < 0 || resume(s, t) < 0) {
 			*rc = 2;
 			goto fail;
 		}
@@ -355,7 +356,8 @@ snap_step(struct snap *s)
 		return 0;
 	s->chunk = t->sent + 1;
 	s->attempt++;
-	if ((redo = stored_plan(s, t, s->chunk, &hi)) < 0 || emit(s, 'L') < 0 ||
+	if ((redo = stored_plan(s, t, s->chunk, &hi)) < 0 ||
+	    snaptab_refresh(s->sql, s->cfg->chunk_rows, t) < 0 || emit(s, 'L') < 0 ||
 	    read_chunk(s, t, redo || t->by_ctid ? &hi : NULL, !redo && t->by_ctid) < 0 ||
 	    (!redo && save_plan(s, t) < 0) || emit(s, 'H') < 0)
 		goto out;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/pgconn.h"
 #include "worker/chunk.h"
 #include "worker/snaptab.h"
 
@@ -50,6 +51,13 @@ choose_key(PGconn *c, long chunk_rows, struct stable *t, PGresult *r, int ncols)
 			col = 10;		/* the replica identity index */
 	if (col != 0)
 		goto keyset;
+	if (PQgetvalue(r, 0, 12)[0] == 'p') {
+		log_error("partitioned table %s has no primary key: published via its root, its "
+		    "snapshot needs one; fix: add a primary key, or set "
+		    "publish_via_partition_root = false for this slot (partitions are then "
+		    "snapshotted one by one)", t->name);
+		return -1;
+	}
 	if (PQgetvalue(r, 0, 6)[0] != 'f') {
 		log_error("table %s has no primary key and no replica identity index: its "
 		    "snapshot cannot tell rows apart; fix: ALTER TABLE %s REPLICA IDENTITY FULL "
@@ -72,7 +80,7 @@ choose_key(PGconn *c, long chunk_rows, struct stable *t, PGresult *r, int ncols)
 		    (long long)((double)chunk_rows * (double)pages / tuples) : 1;
 		t->blocks = t->blocks < 1 ? 1 : t->blocks;
 	}
-	log_info("snapshot of %s: no primary key, chunked by ctid ranges", t->name);
+	log_debug("snapshot of %s: no primary key, chunked by ctid ranges", t->name);
 	return 0;
 keyset:
 	for (int i = 0; i < ncols; i++) {
@@ -123,7 +131,7 @@ snaptab_describe(PGconn *c, long chunk_rows, struct stable *t)
 	    "c.oid, c.relreplident, n.nspname, c.relname, c.reltuples::bigint, "
 	    "(SELECT k.n FROM pg_index i, unnest(i.indkey::int2[]) WITH ORDINALITY k(a, n) "
 	    " WHERE i.indrelid = c.oid AND i.indisreplident AND k.a = a.attnum), "
-	    "c.relpages "
+	    "c.relpages, c.relkind "
 	    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
 	    "JOIN pg_attribute a ON a.attrelid = c.oid "
 	    "WHERE c.oid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped "
@@ -268,14 +276,77 @@ snaptab_adapt(struct stable *t, long chunk_rows, size_t rows)
 	t->blocks = b < 1 ? 1 : b > 4 * t->blocks ? 4 * t->blocks : b;
 }
 
-void
-snaptab_free(struct stable *t)
+int
+snaptab_expand(PGconn *c, const char *name, int via_root, struct stable **ts, size_t *n)
+{
+	char q[300];
+	const char *p[2] = { q, via_root ? "t" : "f" };
+	PGresult *r;
+	int rows;
+
+	if (pgconn_quote_qualified(c, name, q, sizeof(q)) < 0)
+		return -1;
+	/* A plain table has no partition tree: it is itself. */
+	r = snaptab_sql(c, "SELECT n.nspname || '.' || c.relname, "
+	    "format('%I.%I', n.nspname, c.relname) FROM pg_partition_tree($1::regclass) p "
+	    "JOIN pg_class c ON c.oid = p.relid JOIN pg_namespace n ON n.oid = c.relnamespace "
+	    "WHERE p.isleaf AND p.level > 0 AND NOT $2::bool ORDER BY 1",
+	    2, p, PGRES_TUPLES_OK);
+	if (r == NULL)
+		return -1;
+	rows = PQntuples(r);
+	*ts = realloc(*ts, (*n + (size_t)rows + 1) * sizeof(**ts));
+	if (*ts == NULL)
+		fatal(1, "%s: out of memory", __func__);
+	for (int i = 0; i < (rows ? rows : 1); i++) {
+		struct stable *t = &(*ts)[(*n)++];
+
+		memset(t, 0, sizeof(*t));
+		/* The table itself keeps its config name (LMDB keys use it). */
+		snprintf(t->name, sizeof(t->name), "%s", rows ? PQgetvalue(r, i, 0) : name);
+		snprintf(t->qname, sizeof(t->qname), "%s", rows ? PQgetvalue(r, i, 1) : q);
+	}
+	PQclear(r);
+	return 0;
+}
+
+/* What describe builds. */
+static void
+forget_shape(struct stable *t)
 {
 	buf_free(&t->relmsg);
-	buf_free(&t->lower);
 	free(t->select);
 	free(t->keycols);
 	free(t->keycast);
 	free(t->keycast_hi);
 	free(t->keypos);
+	t->select = t->keycols = t->keycast = t->keycast_hi = NULL;
+	t->keypos = NULL;
+	t->nkeys = 0;
+}
+
+int
+snaptab_refresh(PGconn *c, long chunk_rows, struct stable *t)
+{
+	long long blocks = t->blocks;
+	int by_ctid = t->by_ctid, rc;
+
+	forget_shape(t);
+	t->by_ctid = 0;
+	rc = snaptab_describe(c, chunk_rows, t);
+	if (rc == 0 && t->by_ctid != by_ctid) {
+		log_error("snapshot of %s: its key changed during the snapshot; fix: "
+		    "let the snapshot finish before changing keys, or restart it", t->name);
+		return -1;
+	}
+	if (by_ctid)
+		t->blocks = blocks;
+	return rc;
+}
+
+void
+snaptab_free(struct stable *t)
+{
+	forget_shape(t);
+	buf_free(&t->lower);
 }

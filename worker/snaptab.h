@@ -40,9 +40,17 @@ struct stable {
 	struct buf	 lower;		/* encoded upper key of chunk `sent` ("" = none) */
 };
 
+/* Append the tables that snapshot `name` ("schema.table" of the config) to
+ * *ts: the table itself, or, for a partitioned table whose changes are
+ * published per partition (!via_root), its leaf partitions, whose names
+ * the stream uses.  name and qname are set.  Returns 0 / -1 (logged). */
+int snaptab_expand(PGconn *c, const char *name, int via_root, struct stable **ts, size_t *n);
 /* Describe t->qname (t->name set) from the catalog; -1 if it cannot be
  * snapshotted (logged with the fix). */
 int snaptab_describe(PGconn *c, long chunk_rows, struct stable *t);
+/* Describe again before a chunk: columns added or dropped meanwhile are
+ * read (and announced) as they are now.  -1 if the key kind changed. */
+int snaptab_refresh(PGconn *c, long chunk_rows, struct stable *t);
 void snaptab_free(struct stable *t);
 /* The chunk query: after t->lower, up to hi (a redo, or a ctid plan) or
  * chunk_rows rows; by ctid [lower, hi), or from lower on when hi is empty.
