@@ -1,6 +1,9 @@
 #!/bin/sh
-# capture-pgoutput: regenerate tests/fixtures/pgoutput/stream.hex, the real
-# pgoutput (protocol v1) bytes the decoder's unit test replays without a server.
+# capture-pgoutput: regenerate the real pgoutput (protocol v1) bytes the
+# decoder's unit tests replay without a server.
+#   capture-pgoutput.sh [OUT]          stream.hex (test_pgo, test_sink)
+#   capture-pgoutput.sh --kinds [OUT]  kinds.hex: every message kind and
+#                                      replica identity (test_pgo_kinds)
 # Starts a throwaway PostgreSQL 15 (own temp dir, Unix socket only, random
 # port) as the `postgres` OS user, runs a fixed workload, peeks the slot and
 # writes one message per line: "lsn<TAB>hex".  The cluster is always removed.
@@ -8,7 +11,18 @@ set -eu
 
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-OUT=${1:-$ROOT/tests/fixtures/pgoutput/stream.hex}
+WORKLOAD=stream
+PUBS=p
+PEEK_SET="SET client_min_messages = warning"
+if [ "${1:-}" = "--kinds" ]; then
+	WORKLOAD=kinds
+	PUBS=p,p_ins
+	# Values are rendered by the peeking session: pin what the worker's
+	# replication connection pins, so the fixture does not follow the host.
+	PEEK_SET="SET TimeZone = 'UTC'; SET DateStyle = 'ISO'; SET IntervalStyle = 'postgres'; SET extra_float_digits = 3"
+	shift
+fi
+OUT=${1:-$ROOT/tests/fixtures/pgoutput/$WORKLOAD.hex}
 
 if [ "$(id -u)" = 0 ]; then
 	AS="runuser -u postgres --"
@@ -55,6 +69,7 @@ psql() {
 	    -v ON_ERROR_STOP=1 "$@"
 }
 
+stream_workload() {
 # Schema, publication and slot first: pgoutput reads the publication through
 # the historic snapshot, so both must predate the changes we want decoded.
 psql <<'SQL'
@@ -95,10 +110,99 @@ SELECT pg_replication_origin_xact_setup('0/ABCDEF', now()) \g /dev/null
 INSERT INTO inv.items VALUES (3, 'from upstream', 1, NULL);
 COMMIT;
 SQL
+}
+
+# Every message kind, every replica identity, user types, unchanged TOAST,
+# truncate flags, origins, both kinds of logical message and a relation
+# whose schema changes mid-stream.  Tables are listed in the publications
+# (not FOR ALL TABLES) so the REPLICA IDENTITY NOTHING table can sit in an
+# insert-only one: an UPDATE on it is then allowed and simply not published.
+kinds_workload() {
+psql <<'SQL'
+CREATE SCHEMA k;
+CREATE TYPE k.mood AS ENUM ('sad', 'ok', 'happy');
+CREATE TYPE k.pair AS (x int, label text);
+CREATE DOMAIN k.posint AS int CHECK (VALUE > 0);
+CREATE TABLE k.ident_default (note text, id int PRIMARY KEY, big text, n int);
+CREATE TABLE k.ident_full (id int, note text, big text);
+ALTER TABLE k.ident_full REPLICA IDENTITY FULL;
+CREATE TABLE k.ident_index (a int NOT NULL, b int NOT NULL, c text);
+CREATE UNIQUE INDEX ident_index_ab ON k.ident_index (a, b);
+ALTER TABLE k.ident_index REPLICA IDENTITY USING INDEX ident_index_ab;
+CREATE TABLE k.ident_nothing (id int, note text);
+ALTER TABLE k.ident_nothing REPLICA IDENTITY NOTHING;
+CREATE TABLE k.typed (id int PRIMARY KEY, m k.mood, p k.pair, d k.posint);
+CREATE TABLE k.vals (id int PRIMARY KEY, flag bool, i8 bigint, f8 float8,
+    num numeric, js jsonb, raw bytea, ts timestamptz, ints int[], strs text[]);
+CREATE TABLE k.tr_parent (id serial PRIMARY KEY);
+CREATE TABLE k.tr_child (id serial PRIMARY KEY, parent int REFERENCES k.tr_parent (id));
+CREATE TABLE k.tr_other (id serial PRIMARY KEY);
+CREATE TABLE k.evo (id int PRIMARY KEY, a text, b int);
+INSERT INTO k.tr_parent DEFAULT VALUES;
+INSERT INTO k.tr_child (parent) VALUES (1);
+INSERT INTO k.tr_other DEFAULT VALUES;
+SELECT pg_replication_origin_create('kinds_origin') \g /dev/null
+CREATE PUBLICATION p FOR TABLE k.ident_default, k.ident_full, k.ident_index,
+    k.typed, k.vals, k.tr_parent, k.tr_child, k.tr_other, k.evo;
+CREATE PUBLICATION p_ins FOR TABLE k.ident_nothing WITH (publish = 'insert');
+SELECT pg_create_logical_replication_slot('s', 'pgoutput') \g /dev/null
+SQL
+
+# 90 md5s: 2880 bytes that pglz cannot shrink, so they are stored out of
+# line and an UPDATE that leaves them alone sends them as 'u'.
+psql <<'SQL'
+SET client_min_messages = warning;
+\set big '(SELECT string_agg(md5(i::text), \'\') FROM generate_series(1, 90) i)'
+INSERT INTO k.ident_default VALUES ('first', 1, :big, 10), (NULL, 2, NULL, NULL);
+UPDATE k.ident_default SET n = 11 WHERE id = 1;
+UPDATE k.ident_default SET id = 3 WHERE id = 1;
+UPDATE k.ident_default SET note = NULL, n = NULL WHERE id = 2;
+DELETE FROM k.ident_default WHERE id = 3;
+INSERT INTO k.ident_full VALUES (1, 'one', :big), (2, NULL, NULL);
+UPDATE k.ident_full SET note = 'uno' WHERE id = 1;
+DELETE FROM k.ident_full WHERE id = 2;
+INSERT INTO k.ident_index VALUES (1, 1, 'c1'), (1, 2, NULL);
+UPDATE k.ident_index SET c = 'c1b' WHERE a = 1 AND b = 1;
+UPDATE k.ident_index SET b = 3 WHERE a = 1 AND b = 1;
+DELETE FROM k.ident_index WHERE a = 1 AND b = 2;
+INSERT INTO k.ident_nothing VALUES (1, 'only inserts');
+UPDATE k.ident_nothing SET note = 'not published';
+DELETE FROM k.ident_nothing;
+INSERT INTO k.typed VALUES (1, 'happy', ROW(7, 'seven'), 42), (2, NULL, NULL, NULL);
+INSERT INTO k.vals VALUES (1, true, 9007199254740993, 'NaN', 12345.678901234567890,
+    '{"a": [1, "two", null]}', '\x00ff10', '2024-02-29 12:34:56.789+00',
+    '{1,2,3}', '{"a b","c\"d",NULL}');
+TRUNCATE k.tr_parent, k.tr_other RESTART IDENTITY CASCADE;
+TRUNCATE k.tr_other;
+SELECT pg_logical_emit_message(false, 'kinds-nt', '\x00ff01'::bytea) \g /dev/null
+BEGIN;
+INSERT INTO k.ident_nothing VALUES (2, 'with messages');
+SELECT pg_logical_emit_message(true, 'kinds-tx', 'in transaction') \g /dev/null
+SELECT pg_logical_emit_message(false, 'kinds-nt2', 'not in transaction') \g /dev/null
+COMMIT;
+SELECT pg_replication_origin_session_setup('kinds_origin') \g /dev/null
+BEGIN;
+SELECT pg_replication_origin_xact_setup('0/1234567', '2024-01-01 00:00:00+00') \g /dev/null
+INSERT INTO k.ident_nothing VALUES (3, 'from origin');
+COMMIT;
+SELECT pg_replication_origin_session_reset() \g /dev/null
+INSERT INTO k.evo VALUES (1, 'x', 1);
+ALTER TABLE k.evo ADD COLUMN c text DEFAULT 'dflt';
+INSERT INTO k.evo VALUES (2, 'y', 2, 'z');
+ALTER TABLE k.evo DROP COLUMN b;
+INSERT INTO k.evo VALUES (3, 'w', 'v');
+ALTER TABLE k.evo RENAME COLUMN a TO alpha;
+ALTER TABLE k.evo RENAME TO evolved;
+ALTER TABLE k.evolved ALTER COLUMN id TYPE bigint;
+UPDATE k.evolved SET alpha = 'renamed' WHERE id = 1;
+SQL
+}
+
+${WORKLOAD}_workload
 
 mkdir -p "$(dirname "$OUT")"
-psql -At -F "$(printf '\t')" -o "$TMP/stream.hex" -c \
+psql -At -F "$(printf '\t')" -o "$TMP/out.hex" -c "$PEEK_SET" -c \
     "SELECT lsn, encode(data, 'hex') FROM pg_logical_slot_peek_binary_changes('s', NULL, NULL,
-     'proto_version', '1', 'publication_names', 'p', 'messages', 'true')"
-cp "$TMP/stream.hex" "$OUT"
+     'proto_version', '1', 'publication_names', '$PUBS', 'messages', 'true')"
+cp "$TMP/out.hex" "$OUT"
 echo "wrote $(wc -l <"$OUT") messages to $OUT"
