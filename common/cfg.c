@@ -427,6 +427,7 @@ load_sink(struct cfg_ld *ld, const config_setting_t *g, struct cfg_sink *s)
 	type = get_enum(ld, g, "type", sink_type_names, -1);
 	cfg_check_sink_keys(ld, g, type);
 	s->type = type < 0 ? CFG_SINK_JSONL : (enum cfg_sink_type)type;
+	s->transactions = get_bool(ld, g, "transactions", 0);
 	switch (type) {
 	case CFG_SINK_JSONL:
 		s->dir = get_str(ld, g, "dir", STR_REQUIRED, NULL);

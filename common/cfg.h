@@ -33,6 +33,7 @@ struct cfg_sink {
 	char		*endpoint;	/* zmq: required */
 	char		*brokers;	/* kafka: required */
 	char		*topic_prefix;	/* kafka: default "pgcdc" */
+	int		 transactions;	/* BEGIN/END events and a "transaction" block */
 };
 
 struct cfg {

@@ -247,7 +247,8 @@ cfg_check_sink_keys(struct cfg_ld *ld, const config_setting_t *g, int type)
 		const char *key = config_setting_name(s);
 		int owner = -1;
 
-		if (strcmp(key, "name") == 0 || strcmp(key, "type") == 0)
+		if (strcmp(key, "name") == 0 || strcmp(key, "type") == 0 ||
+		    strcmp(key, "transactions") == 0)	/* settings of every type */
 			continue;
 		for (int t = 0; t < NSINK_TYPES && owner < 0; t++)
 			if (in_list(key, sink_type_keys[t]))

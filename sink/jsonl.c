@@ -37,6 +37,7 @@ struct jfile {
 	/* Name of the slot whose open transaction wrote here ("" none); not a
 	 * pointer: the core's slot table moves when it grows. */
 	char		 owner[sizeof(((struct sink_slot *)0)->name)];
+	uint64_t	 txn_events;	/* events of the open transaction written here */
 	struct jfile	*next;
 };
 
@@ -278,7 +279,7 @@ touch(struct sink *s, struct sink_slot *sl, struct jfile *f)
 
 /* op m: the envelope without rows, then "message":{"prefix","content"}
  * with the content in base64 (Debezium's form), in "@messages.<slot>". */
-static int
+static struct jfile *
 put_message(struct sink *s, struct sink_slot *sl, const struct sink_change *c,
     const struct json_src *src)
 {
@@ -289,7 +290,7 @@ put_message(struct sink *s, struct sink_slot *sl, const struct sink_change *c,
 
 	snprintf(name, sizeof(name), "@messages.%s", sl->name);
 	if ((f = file_named(s, name)) == NULL || touch(s, sl, f) < 0)
-		return -1;
+		return NULL;
 	json_envelope(&f->pending, 'm', NULL, NULL, 0, NULL, src, s->now_ms);
 	f->pending.len--;	/* reopen the object */
 	buf_puts(&f->pending, ",\"message\":{\"prefix\":");
@@ -302,8 +303,80 @@ put_message(struct sink *s, struct sink_slot *sl, const struct sink_change *c,
 		buf_putc(&j->scratch, hex[c->msg->message.content[i] & 15]);
 	}
 	json_value(&f->pending, JSONL_BYTEA_OID, j->scratch.data, j->scratch.len);
-	buf_puts(&f->pending, "}}\n");
+	buf_puts(&f->pending, "}}");
+	return f;
+}
+
+/* Commit time (PostgreSQL epoch, us) in Unix ms. */
+static long long
+ts_ms(int64_t pg_us)
+{
+	return (long long)((pg_us + PGO_EPOCH_OFFSET_US) / 1000);
+}
+
+static void
+txn_reset(struct jsonl *j, const struct sink_slot *sl)
+{
+	for (size_t i = 0; i < j->ntouched; i++)
+		if (strcmp(j->touched[i]->owner, sl->name) == 0)
+			j->touched[i]->txn_events = 0;
+}
+
+/* transactions = true: the open transaction's BEGIN before its first
+ * event, and the event's "transaction" block (f: the event's file). */
+static int
+txn_event(struct sink *s, struct sink_slot *sl, struct jfile *f)
+{
+	char name[96];
+	struct jfile *tf;
+
+	snprintf(name, sizeof(name), "@transactions.%s", sl->name);
+	if ((tf = file_named(s, name)) == NULL || touch(s, sl, tf) < 0)
+		return -1;
+	if (tf->txn_events == 0) {
+		buf_printf(&tf->pending, "{\"status\":\"BEGIN\",\"id\":\"%u:%llu\",\"ts_ms\":%lld,"
+		    "\"event_count\":null,\"data_collections\":null}\n", sl->xid,
+		    (unsigned long long)sl->final_lsn, ts_ms(sl->commit_ts));
+	}
+	tf->txn_events++;
+	f->txn_events++;
+	f->pending.len--;	/* reopen the event's object */
+	buf_printf(&f->pending, ",\"transaction\":{\"id\":\"%u:%llu\",\"total_order\":%llu,"
+	    "\"data_collection_order\":%llu}}", sl->xid, (unsigned long long)sl->final_lsn,
+	    (unsigned long long)tf->txn_events, (unsigned long long)f->txn_events);
 	return 0;
+}
+
+/* At the commit: END with the count per table; counters start again. */
+static void
+txn_end(struct sink *s, struct sink_slot *sl)
+{
+	struct jsonl *j = s->impl;
+	struct jfile *tf = NULL;
+	int first = 1;
+
+	for (size_t i = 0; i < j->ntouched; i++)
+		if (strcmp(j->touched[i]->owner, sl->name) == 0 &&
+		    strncmp(j->touched[i]->name, "@transactions.", 14) == 0)
+			tf = j->touched[i];
+	if (tf != NULL && tf->txn_events > 0) {
+		buf_printf(&tf->pending, "{\"status\":\"END\",\"id\":\"%u:%llu\",\"ts_ms\":%lld,"
+		    "\"event_count\":%llu,\"data_collections\":[", sl->xid,
+		    (unsigned long long)sl->final_lsn, ts_ms(sl->commit_ts),
+		    (unsigned long long)tf->txn_events);
+		for (size_t i = 0; i < j->ntouched; i++) {
+			struct jfile *f = j->touched[i];
+
+			if (strcmp(f->owner, sl->name) != 0 || f == tf || f->txn_events == 0)
+				continue;
+			buf_puts(&tf->pending, first ? "{\"data_collection\":" : ",{\"data_collection\":");
+			json_str(&tf->pending, f->name, strlen(f->name));
+			buf_printf(&tf->pending, ",\"event_count\":%llu}", (unsigned long long)f->txn_events);
+			first = 0;
+		}
+		buf_puts(&tf->pending, "]}\n");
+	}
+	txn_reset(j, sl);
 }
 
 static int
@@ -318,11 +391,14 @@ jsonl_change(struct sink *s, struct sink_slot *sl, const struct sink_change *c)
 	struct jfile *f;
 
 	if (c->op == 'm')
-		return put_message(s, sl, c, &src);
-	if ((f = file_get(s, c->rel)) == NULL || touch(s, sl, f) < 0)
+		f = put_message(s, sl, c, &src);
+	else if ((f = file_get(s, c->rel)) != NULL && touch(s, sl, f) == 0)
+		json_envelope(&f->pending, c->op, c->rel, c->old, c->old_kind, c->new, &src,
+		    s->now_ms);
+	else
 		return -1;
-	json_envelope(&f->pending, c->op, c->rel, c->old, c->old_kind, c->new, &src,
-	    s->now_ms);
+	if (f == NULL || (s->conf->transactions && txn_event(s, sl, f) < 0))
+		return -1;
 	buf_putc(&f->pending, '\n');
 	if (f->pending.len >= JSONL_WRITE_AT)
 		return file_write_pending(s->impl, f);
@@ -371,6 +447,8 @@ cut_back(struct jsonl *j, struct jfile *f)
 static int
 jsonl_commit(struct sink *s, struct sink_slot *sl)
 {
+	if (s->conf->transactions)
+		txn_end(s, sl);
 	release(s->impl, sl, mark_boundary);
 	return 0;
 }
@@ -378,6 +456,7 @@ jsonl_commit(struct sink *s, struct sink_slot *sl)
 static void
 jsonl_rollback(struct sink *s, struct sink_slot *sl)
 {
+	txn_reset(s->impl, sl);
 	release(s->impl, sl, cut_back);
 }
 

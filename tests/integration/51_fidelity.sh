@@ -27,7 +27,10 @@ CREATE TABLE s.par (id serial PRIMARY KEY, v text);
 CREATE TABLE s.chi (id int PRIMARY KEY, par int REFERENCES s.par, v text);
 CREATE TABLE s.sc (id int PRIMARY KEY, a int, b text)"
 TABLES="s.rdef s.rfull s.ridx s.rnone s.par s.chi s.sc"
-T_CFG_EXTRA='snapshot = { mode = "never"; };' t_pgcdc_config fid "$TABLES"
+T_SINKS=2 T_CFG_EXTRA='snapshot = { mode = "never"; };' t_pgcdc_config fid "$TABLES"
+# The second sink adds Debezium's transaction metadata.
+sed -i 's|\(dir = "[^"]*out2";\) }|\1 transactions = true; }|' "$T_CFG"
+grep -q "transactions = true" "$T_CFG" || t_fail "config edit failed"
 
 # check: rnone has no identity, so its UPDATE and DELETE would fail.
 "$(t_bin)/pgcdc" check -c "$T_CFG" >"$T_DIR/check.txt" 2>&1 && t_fail "check passed a table without identity"
@@ -158,6 +161,50 @@ if len(trunc_tx) != 1 or len(by_tx) < 20:
     print("transactions: %d, truncate in %s" % (len(by_tx), trunc_tx))
     sys.exit(1)
 print("%d events in %d transactions as expected" % (len(evs), len(by_tx)))
+PY
+# With transactions = true: the same events, each with a "transaction" block
+# (id, total_order 1..n, data_collection_order 1..n per table), and BEGIN /
+# END pairs whose counts match.
+t_wait_for 30 'grep -qsF "\"v\":\"end\"" "$T_OUT"2/s2.rnone/*.jsonl'
+scripts/events.py "$T_OUT"2 --json >"$T_DIR/events2.json"
+python3 - "$T_DIR/events.json" "$T_DIR/events2.json" "$T_OUT"2/@transactions.fid <<'PY' || t_fail "transaction metadata wrong"
+import collections, glob, json, sys
+plain, evs = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+txs = [json.loads(l) for f in sorted(glob.glob(sys.argv[3] + "/*.jsonl")) for l in open(f)]
+strip = lambda e: {k: v for k, v in e.items() if k not in ("transaction", "ts_ms")}
+key = lambda e: (e["source"]["commit_lsn"], e["source"]["ordinal"])
+data = [e for e in evs if "source" in e]
+dump = lambda e: json.dumps(strip(e), sort_keys=True)
+if sorted(map(dump, data)) != sorted(map(dump, plain)):
+    print("the events differ from the sink without transaction metadata")
+    sys.exit(1)
+by_id = collections.defaultdict(list)
+for e in sorted(data, key=key):
+    by_id[e["transaction"]["id"]].append(e)
+ok = True
+for tid, es in by_id.items():
+    if [e["transaction"]["total_order"] for e in es] != list(range(1, len(es) + 1)):
+        print("%s: total_order %s" % (tid, [e["transaction"]["total_order"] for e in es])); ok = False
+    per = collections.Counter()
+    for e in es:
+        t = e["message"]["prefix"] if e["op"] == "m" else e["source"]["schema"] + "." + e["source"]["table"]
+        per[t] += 1
+        if e["op"] != "m" and e["transaction"]["data_collection_order"] != per[t]:
+            print("%s: data_collection_order %s, want %d" % (tid, e["transaction"], per[t])); ok = False
+begins = [t["id"] for t in txs if t["status"] == "BEGIN"]
+ends = {t["id"]: t for t in txs if t["status"] == "END"}
+if [t["status"] for t in txs] != ["BEGIN", "END"] * (len(txs) // 2) or sorted(begins) != sorted(by_id):
+    print("BEGIN/END do not pair with the transactions of the events"); ok = False
+for tid, es in by_id.items():
+    end = ends.get(tid, {})
+    if end.get("event_count") != len(es):
+        print("%s: END event_count %s, %d events" % (tid, end.get("event_count"), len(es))); ok = False
+    tables = collections.Counter(e["source"]["schema"] + "." + e["source"]["table"] for e in es if e["op"] != "m")
+    got = {d["data_collection"]: d["event_count"] for d in end.get("data_collections", [])}
+    if any(got.get(t) != n for t, n in tables.items()):
+        print("%s: data_collections %s, want %s" % (tid, got, dict(tables))); ok = False
+print("transaction metadata: %d transactions, BEGIN/END paired" % len(by_id))
+sys.exit(0 if ok else 1)
 PY
 t_pgcdc_stop
 t_pass
