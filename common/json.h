@@ -18,7 +18,15 @@
 
 /* A quoted, escaped JSON string. */
 void json_str(struct buf *b, const void *s, size_t len);
-/* One column value given in PostgreSQL's text output form. */
+/*
+ * One column value given in PostgreSQL's text output form (jsonval.c):
+ * bool, int2/4/8 and oid as JSON values; float4/8 as numbers, NaN and
+ * +-Infinity as strings; json/jsonb embedded; bytea (hex or escape form) as
+ * base64; timestamp[tz] and timetz in ISO 8601 ('T', offset "Z" or +HH:MM);
+ * arrays (built-in, or known as arrays by types_put) as JSON arrays with
+ * elements by their type's rule; anything else, numeric and date included,
+ * as the text in a JSON string.
+ */
 void json_value(struct buf *b, uint32_t typoid, const uint8_t *text, size_t len);
 
 /* What goes into "source" besides the relation. */

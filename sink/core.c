@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/types.h"
 #include "common/util.h"
 #include "sink/sink.h"
 
@@ -253,6 +254,10 @@ apply(struct sink *s, struct sink_slot *sl, const struct wire_rec *rec)
 	if (m.type == PGO_RELATION) {
 		relcache_put(sl->rels, m.rel);
 		s->rel_gen++;
+		return 0;
+	}
+	if (m.type == PGO_TYPE) {	/* which user types are arrays, for JSON */
+		types_put(m.typ.oid, m.typ.nspname, m.typ.typname);
 		return 0;
 	}
 	if (m.type == PGO_BEGIN) {
