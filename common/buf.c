@@ -88,6 +88,13 @@ void buf_put_u16(struct buf *b, uint16_t v) { put_be(b, v, 2); }
 void buf_put_u32(struct buf *b, uint32_t v) { put_be(b, v, 4); }
 void buf_put_u64(struct buf *b, uint64_t v) { put_be(b, v, 8); }
 
+void
+buf_set_u32(struct buf *b, size_t at, uint32_t v)
+{
+	for (int i = 0; i < 4 && at + (size_t)i < b->len; i++)
+		b->data[at + (size_t)i] = (uint8_t)(v >> (24 - 8 * i));
+}
+
 static int
 get_be(struct rd *r, int n, uint64_t *v)
 {

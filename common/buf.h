@@ -28,6 +28,8 @@ void buf_free(struct buf *b);
 void buf_put_u8(struct buf *b, uint8_t v);
 void buf_put_u16(struct buf *b, uint16_t v);
 void buf_put_u32(struct buf *b, uint32_t v);
+/* Overwrite 4 bytes at `at` (a length written before its body). */
+void buf_set_u32(struct buf *b, size_t at, uint32_t v);
 void buf_put_u64(struct buf *b, uint64_t v);
 
 /* Bounds-checked big-endian reader.  Every get returns 0, or -1 when the

@@ -13,7 +13,7 @@
 #include "common/util.h"
 
 #define PGCONN_OPTIONS "-c datestyle=ISO -c intervalstyle=postgres " \
-	"-c extra_float_digits=3 -c TimeZone=UTC"
+	"-c extra_float_digits=3 -c TimeZone=UTC -c bytea_output=hex"
 
 /* The last connection failure, cause and fix, for `pgcdc check`. */
 static char last_error[4096];

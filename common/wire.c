@@ -28,12 +28,7 @@ rec_start(struct buf *b, char kind)
 static void
 rec_end(struct buf *b, size_t at)
 {
-	uint32_t n = (uint32_t)(b->len - at - 5);
-
-	b->data[at + 1] = (uint8_t)(n >> 24);
-	b->data[at + 2] = (uint8_t)(n >> 16);
-	b->data[at + 3] = (uint8_t)(n >> 8);
-	b->data[at + 4] = (uint8_t)n;
+	buf_set_u32(b, at + 1, (uint32_t)(b->len - at - 5));
 }
 
 void
@@ -76,13 +71,15 @@ wire_put_row(struct buf *b, uint64_t chunk, uint8_t flags, const void *msg, size
 }
 
 void
-wire_put_ack(struct buf *b, uint64_t epoch, lsn_t end_lsn, const char *slot)
+wire_put_ack(struct buf *b, uint64_t epoch, lsn_t end_lsn, const char *slot,
+    uint64_t consumed)
 {
 	size_t at = rec_start(b, WIRE_ACK);
 
 	buf_put_u64(b, epoch);
 	buf_put_u64(b, end_lsn);
 	put_cstr(b, slot);
+	buf_put_u64(b, consumed);
 	rec_end(b, at);
 }
 
@@ -108,7 +105,8 @@ decode_body(struct rd *b, struct wire_rec *rec)
 		    rd_cstr(b, &rec->dbname) < 0 || rd_left(b) != 0) ? -1 : 0;
 	case WIRE_ACK:
 		return (rd_u64(b, &rec->epoch) < 0 || rd_u64(b, &rec->lsn) < 0 ||
-		    rd_cstr(b, &rec->slot) < 0 || rd_left(b) != 0) ? -1 : 0;
+		    rd_cstr(b, &rec->slot) < 0 || rd_u64(b, &rec->consumed) < 0 ||
+		    rd_left(b) != 0) ? -1 : 0;
 	case WIRE_PGO:
 		if (rd_u64(b, &rec->lsn) < 0 || rd_left(b) == 0)
 			return -1;

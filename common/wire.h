@@ -17,8 +17,13 @@
  *               at 1 and grow.  A sink applies them as op 'r' unless it already
  *               applied that chunk of that table for that slot.
  * sink -> worker
- *   WIRE_ACK    u64 epoch (of the last HELLO seen), u64 end_lsn, cstr slot.
+ *   WIRE_ACK    u64 epoch (of the last HELLO seen), u64 end_lsn, cstr slot,
+ *               u64 consumed.
  *               Cumulative: every transaction with end_lsn <= this is durable.
+ *               consumed: frame bytes of the slot taken in since the HELLO
+ *               (written out, if not yet durable): flow control, so that a
+ *               transaction larger than the worker's unacked-bytes limit
+ *               still flows although nothing of it can be acked before COMMIT.
  *               epoch 0 means "I lost the stream (malformed or out of order
  *               input): say HELLO again and resend what I lack".
  * Transactions travel as BEGIN, changes, COMMIT; a sink skips a transaction
@@ -48,6 +53,7 @@ struct wire_rec {
 	const char	*slot;
 	const char	*dbname;	/* HELLO */
 	lsn_t		 lsn;		/* PGO: wal_lsn; ACK: end_lsn */
+	uint64_t	 consumed;	/* ACK */
 	uint64_t	 chunk;		/* ROW: chunk id */
 	uint8_t		 flags;		/* ROW: WIRE_ROW_LAST */
 	/* PGO, ROW: the pgoutput message */
@@ -60,7 +66,8 @@ void wire_frame_start(struct buf *b);
 void wire_put_hello(struct buf *b, uint64_t epoch, const char *slot, const char *dbname);
 void wire_put_pgo(struct buf *b, lsn_t wal_lsn, const void *msg, size_t len);
 void wire_put_row(struct buf *b, uint64_t chunk, uint8_t flags, const void *msg, size_t len);
-void wire_put_ack(struct buf *b, uint64_t epoch, lsn_t end_lsn, const char *slot);
+void wire_put_ack(struct buf *b, uint64_t epoch, lsn_t end_lsn, const char *slot,
+    uint64_t consumed);
 
 /* Iterate a received frame.  wire_frame_open checks the version; wire_next
  * returns 1 with *rec filled, 0 at the end, -1 on a malformed record (with a

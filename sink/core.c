@@ -375,7 +375,7 @@ sink_frame(struct sink *s, const char *rid, const void *frame, size_t len)
 	struct wire_rec rec;
 	char err[128];
 	struct rd r;
-	int rc;
+	int rc, hello_seen = 0;
 
 	if (wire_frame_open(&r, frame, len, err, sizeof(err)) < 0) {
 		log_error("frame from %s rejected: %s", *rid ? rid : "(anonymous)", err);
@@ -387,6 +387,9 @@ sink_frame(struct sink *s, const char *rid, const void *frame, size_t len)
 			if (hello(s, rid, &rec) < 0)
 				return -1;
 			sl = sink_slot_find(s, rid);
+			if (sl != NULL)
+				sl->consumed = sl->consumed_acked = 0;
+			hello_seen = 1;
 		} else if ((rec.kind != WIRE_PGO && rec.kind != WIRE_ROW) || sl == NULL ||
 		    sl->epoch == 0) {
 			continue;	/* not ours, or before its HELLO: dropped */
@@ -394,6 +397,8 @@ sink_frame(struct sink *s, const char *rid, const void *frame, size_t len)
 			return -1;
 		}
 	}
+	if (sl != NULL && sl->epoch != 0 && !hello_seen)
+		sl->consumed += len;
 	if (rc < 0 && sl != NULL && sl->epoch != 0)
 		slot_break(s, sl, LSN_INVALID, err);
 	else if (rc < 0)

@@ -22,6 +22,7 @@
 
 #define SINK_BATCH_FRAMES	256	/* then look at signals again */
 #define SINK_FLUSH_MS		5	/* group commit window: one fsync per window */
+#define SINK_CONSUMED_ACK	(1 << 20)	/* report intake every MiB (flow control) */
 
 static int
 bind_router(void *zctx, const struct cfg *cfg, const char *name, void **out)
@@ -52,16 +53,18 @@ send_acks(struct sink *s, void *sock, struct buf *b)
 	for (size_t i = 0; i < s->nslots; i++) {
 		struct sink_slot *sl = &s->slots[i];
 
-		if (!sl->ack_due && sl->acked == sl->durable)
+		if (!sl->ack_due && sl->acked == sl->durable &&
+		    sl->consumed - sl->consumed_acked < SINK_CONSUMED_ACK)
 			continue;
 		wire_frame_start(b);
-		wire_put_ack(b, sl->epoch, sl->durable, sl->name);
+		wire_put_ack(b, sl->epoch, sl->durable, sl->name, sl->consumed);
 		/* A worker that is gone just misses it: it asks again on HELLO. */
 		if (zmq_send(sock, sl->name, strlen(sl->name), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
 		    zmq_send(sock, b->data, b->len, ZMQ_DONTWAIT) < 0)
 			continue;
 		sl->ack_due = 0;
 		sl->acked = sl->durable;
+		sl->consumed_acked = sl->consumed;
 	}
 }
 

@@ -43,6 +43,8 @@ struct sink_slot {
 	lsn_t		 applied;	/* end_lsn of the last transaction applied */
 	lsn_t		 durable;	/* ... and made durable (acked) */
 	lsn_t		 acked;		/* last ack sent */
+	uint64_t	 consumed;	/* frame bytes taken in since the HELLO */
+	uint64_t	 consumed_acked;	/* ... as of the last ack sent */
 	int		 ack_due;	/* answer a HELLO or a break now */
 	uint64_t	 skipped;	/* replayed transactions in the current run */
 	uint64_t	 rows_skipped;	/* snapshot rows of chunks already applied */

@@ -117,6 +117,7 @@ send_hello(struct fwd *f, struct fwd_sink *s, int64_t now_ms)
 		return;
 	}
 	s->hello_ms = now_ms;
+	s->hello_bytes = s->consumed_bytes = s->sent_bytes + s->frame.len;
 	log_debug("hello to sink %s (epoch %llu)", s->name, (unsigned long long)s->epoch);
 }
 
@@ -177,6 +178,8 @@ handle_ack(struct fwd *f, struct fwd_sink *s, const struct wire_rec *a)
 	}
 	if (a->lsn > s->acked)
 		s->acked = a->lsn;
+	if (a->epoch == s->epoch && s->hello_bytes + a->consumed > s->consumed_bytes)
+		s->consumed_bytes = s->hello_bytes + a->consumed;
 	if (s->acked > s->sent)
 		s->sent = s->acked;
 	ack_pop(s);
@@ -275,7 +278,9 @@ fwd_unacked_max(const struct fwd *f)
 
 	for (size_t i = 0; i < f->nsinks; i++) {
 		const struct fwd_sink *s = &f->sinks[i];
-		uint64_t u = s->sent_bytes + s->frame.len - s->acked_bytes;
+		uint64_t done = s->acked_bytes > s->consumed_bytes ? s->acked_bytes : s->consumed_bytes;
+		uint64_t end = s->sent_bytes + s->frame.len;
+		uint64_t u = end > done ? end - done : 0;
 
 		if (u > m)
 			m = u;

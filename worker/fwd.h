@@ -41,6 +41,8 @@ struct fwd_sink {
 	uint64_t	 replaying;	/* transactions skipped in a row */
 	uint64_t	 sent_bytes;
 	uint64_t	 acked_bytes;
+	uint64_t	 hello_bytes;	/* sent_bytes when the HELLO went */
+	uint64_t	 consumed_bytes;	/* sent_bytes the sink took in (flow control) */
 	struct fwd_commit_mark *marks;	/* ring of unacked commits */
 	size_t		 mhead, mtail, mcap;
 };

@@ -141,9 +141,12 @@ handle_pgo(lsn_t wal, const uint8_t *data, size_t len)
 		if (W.snap)
 			snap_change(W.snap, &m, &W.dec);
 		/* FALLTHROUGH */
-	case PGO_ORIGIN: case PGO_TYPE:
+	case PGO_ORIGIN:
 		if (W.in_txn)
 			fwd_txn(&W.fwd, wal, data, len);
+		break;
+	case PGO_TYPE:		/* sent once per session, like relations: to all */
+		fwd_all(&W.fwd, wal, data, len);
 		break;
 	case PGO_MESSAGE:
 		if (strncmp(m.message.prefix, "pgcdc-", 6) == 0) {	/* ours: never forwarded */

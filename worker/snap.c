@@ -506,6 +506,14 @@ forward_chunk(struct snap *s, struct stable *t, struct fwd *f, const struct relc
 	const uint8_t *row;
 	size_t alive = 0, len;
 
+	struct rd rd;
+	const uint8_t *msg;
+	uint32_t n;
+
+	/* The column types pgoutput would describe first (arrays of user types). */
+	rd_init(&rd, t->typmsgs.data, t->typmsgs.len);
+	while (rd_u32(&rd, &n) == 0 && rd_bytes(&rd, n, &msg) == 0)
+		fwd_all(f, 0, msg, n);
 	fwd_all(f, 0, t->relmsg.data, t->relmsg.len);
 	for (size_t i = 0; i < s->c.n; i++) {
 		if ((row = chunk_row(&s->c, i, &len)) == NULL)

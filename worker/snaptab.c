@@ -119,6 +119,41 @@ identity_col(PGresult *r, int row)
 	}
 }
 
+/* The Type messages pgoutput sends before a Relation: one per column type
+ * with oid >= 10000, named by its base type (domains resolved). */
+static int
+describe_types(PGconn *c, struct stable *t)
+{
+	char relid[16];
+	const char *p[1] = { relid };
+	PGresult *r;
+
+	snprintf(relid, sizeof(relid), "%u", t->relid);
+	r = snaptab_sql(c, "WITH RECURSIVE b(oid, base) AS ("
+	    " SELECT DISTINCT a.atttypid, a.atttypid FROM pg_attribute a WHERE a.attrelid = $1::oid"
+	    " AND a.attnum > 0 AND NOT a.attisdropped AND a.atttypid >= 10000"
+	    " UNION ALL SELECT b.oid, t.typbasetype FROM b JOIN pg_type t ON t.oid = b.base"
+	    " WHERE t.typtype = 'd') "
+	    "SELECT b.oid, CASE WHEN n.nspname = 'pg_catalog' THEN '' ELSE n.nspname END, t.typname "
+	    "FROM b JOIN pg_type t ON t.oid = b.base JOIN pg_namespace n ON n.oid = t.typnamespace "
+	    "WHERE t.typtype <> 'd'", 1, p, PGRES_TUPLES_OK);
+	if (r == NULL)
+		return -1;
+	buf_reset(&t->typmsgs);
+	for (int i = 0; i < PQntuples(r); i++) {
+		size_t at = t->typmsgs.len;
+
+		buf_put_u32(&t->typmsgs, 0);
+		buf_put_u8(&t->typmsgs, 'Y');
+		buf_put_u32(&t->typmsgs, (uint32_t)strtoul(PQgetvalue(r, i, 0), NULL, 10));
+		buf_append(&t->typmsgs, PQgetvalue(r, i, 1), strlen(PQgetvalue(r, i, 1)) + 1);
+		buf_append(&t->typmsgs, PQgetvalue(r, i, 2), strlen(PQgetvalue(r, i, 2)) + 1);
+		buf_set_u32(&t->typmsgs, at, (uint32_t)(t->typmsgs.len - at - 4));
+	}
+	PQclear(r);
+	return 0;
+}
+
 int
 snaptab_describe(PGconn *c, long chunk_rows, struct stable *t)
 {
@@ -164,7 +199,7 @@ snaptab_describe(PGconn *c, long chunk_rows, struct stable *t)
 	t->select = (char *)sel.data;
 	rc = choose_key(c, chunk_rows, t, r, ncols);
 	PQclear(r);
-	return rc;
+	return rc < 0 ? rc : describe_types(c, t);
 }
 
 /* Split an encoded key into NUL-terminated strings in scratch. */
@@ -315,6 +350,7 @@ static void
 forget_shape(struct stable *t)
 {
 	buf_free(&t->relmsg);
+	buf_free(&t->typmsgs);
 	free(t->select);
 	free(t->keycols);
 	free(t->keycast);

@@ -22,6 +22,7 @@ struct stable {
 	char		 qname[300];
 	uint32_t	 relid;
 	struct buf	 relmsg;	/* pgoutput Relation message, built from the catalog */
+	struct buf	 typmsgs;	/* pgoutput Type messages, each after its u32 length */
 	char		*select;	/* column list */
 	char		*keycols;	/* "k1, k2" */
 	char		*keycast;	/* "$1::t1, $2::t2" */

@@ -106,12 +106,13 @@ test_ack_roundtrip(void **state)
 
 	(void)state;
 	wire_frame_start(&b);
-	wire_put_ack(&b, 0, BIG_LSN, "inventory");
+	wire_put_ack(&b, 0, BIG_LSN, "inventory", 1ULL << 40);
 	assert_int_equal(decode_all(b.data, b.len, rec, 2), 1);
 	assert_int_equal(rec[0].kind, WIRE_ACK);
 	assert_true(rec[0].epoch == 0);
 	assert_true(rec[0].lsn == BIG_LSN);
 	assert_string_equal(rec[0].slot, "inventory");
+	assert_true(rec[0].consumed == 1ULL << 40);
 	assert_null(rec[0].dbname);
 	buf_free(&b);
 }
@@ -121,7 +122,7 @@ static size_t
 build_multi(struct buf *b, size_t *ends)
 {
 	wire_frame_start(b);
-	wire_put_ack(b, 99, 1, "stale");
+	wire_put_ack(b, 99, 1, "stale", 0);
 	wire_frame_start(b);
 	ends[0] = b->len;
 	wire_put_hello(b, 7, "s1", "");
@@ -130,7 +131,7 @@ build_multi(struct buf *b, size_t *ends)
 	ends[2] = b->len;
 	wire_put_pgo(b, 0x20, "C", 1);
 	ends[3] = b->len;
-	wire_put_ack(b, 7, 0x30, "s1");
+	wire_put_ack(b, 7, 0x30, "s1", 5);
 	ends[4] = b->len;
 	return 5;
 }
@@ -216,7 +217,7 @@ test_lying_lengths(void **state)
 	assert_int_equal(decode_all(b.data, b.len, rec, 4), -1);
 	/* ACK whose slot string lacks its NUL inside the record. */
 	wire_frame_start(&b);
-	wire_put_ack(&b, 1, 2, "s1");
+	wire_put_ack(&b, 1, 2, "s1", 3);
 	wire_put_pgo(&b, 3, "C", 1);
 	b.data[5]--;
 	assert_int_equal(decode_all(b.data, b.len, rec, 4), -1);
@@ -242,7 +243,7 @@ test_bad_version(void **state)
 
 	(void)state;
 	wire_frame_start(&b);
-	wire_put_ack(&b, 1, 2, "s1");
+	wire_put_ack(&b, 1, 2, "s1", 3);
 	for (int v = 0; v < 256; v++) {
 		b.data[0] = (uint8_t)v;
 		assert_int_equal(decode_all(b.data, b.len, rec, 2), v == WIRE_VERSION ? 1 : -1);
@@ -269,8 +270,8 @@ test_unknown_kind(void **state)
 	(void)state;
 	wire_frame_start(&b);
 	wire_put_hello(&b, 1, "s1", "db");
-	wire_put_ack(&b, 1, 2, "s1");
-	b.data[b.len - 8 - 8 - 3 - 5] = 'Z';	/* the ACK's kind byte */
+	wire_put_ack(&b, 1, 2, "s1", 3);
+	b.data[b.len - 8 - 8 - 8 - 3 - 5] = 'Z';	/* the ACK's kind byte */
 	assert_int_equal(wire_frame_open(&r, b.data, b.len, err, sizeof(err)), 0);
 	assert_int_equal(wire_next(&r, &rec, err, sizeof(err)), 1);
 	assert_int_equal(rec.kind, WIRE_HELLO);
