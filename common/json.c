@@ -145,6 +145,7 @@ put_source(struct buf *b, const struct rel *rel, const struct json_src *src)
 	put_key_u64(b, "lsn", src->lsn);
 	put_key_u64(b, "commit_lsn", src->commit_lsn);
 	put_key_u64(b, "ordinal", src->ordinal);
+	put_key_str(b, "origin", src->origin);
 	buf_puts(b, ",\"xmin\":null}");
 }
 

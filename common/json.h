@@ -39,6 +39,7 @@ struct json_src {
 	lsn_t		 commit_lsn;	/* final_lsn of the transaction */
 	uint64_t	 ordinal;	/* 1-based position inside the transaction */
 	const char	*snapshot;	/* "false", "true", "last" */
+	const char	*origin;	/* replication origin of the transaction, or NULL */
 };
 
 /*

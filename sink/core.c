@@ -269,6 +269,7 @@ apply(struct sink *s, struct sink_slot *sl, const struct wire_rec *rec)
 		sl->xid = m.begin.xid;
 		sl->commit_ts = m.begin.commit_ts;
 		sl->ordinal = 0;
+		sl->origin[0] = '\0';
 		note_skip(sl, m.begin.final_lsn < sl->applied, m.begin.final_lsn);
 		return 0;
 	}
@@ -289,7 +290,10 @@ apply(struct sink *s, struct sink_slot *sl, const struct wire_rec *rec)
 		return commit(s, sl, &m);
 	case PGO_MESSAGE:
 		return message(s, sl, &m, rec->lsn);
-	default:		/* origin, type: not rendered yet */
+	case PGO_ORIGIN:	/* the transaction was replicated from there */
+		snprintf(sl->origin, sizeof(sl->origin), "%s", m.origin.name);
+		return 0;
+	default:
 		return 0;
 	}
 }

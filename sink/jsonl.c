@@ -387,6 +387,7 @@ jsonl_change(struct sink *s, struct sink_slot *sl, const struct sink_change *c)
 		.xid = sl->xid, .lsn = c->wal_lsn ? c->wal_lsn : sl->final_lsn,
 		.commit_lsn = sl->final_lsn, .ordinal = sl->ordinal,
 		.snapshot = c->snapshot ? c->snapshot : "false",
+		.origin = sl->origin[0] ? sl->origin : NULL,
 	};
 	struct jfile *f;
 

@@ -39,6 +39,7 @@ struct sink_slot {
 	lsn_t		 final_lsn;	/* of the open transaction */
 	uint32_t	 xid;
 	int64_t		 commit_ts;
+	char		 origin[64];	/* of the open transaction ("" none) */
 	uint64_t	 ordinal;	/* changes so far in the open transaction */
 	lsn_t		 applied;	/* end_lsn of the last transaction applied */
 	lsn_t		 durable;	/* ... and made durable (acked) */

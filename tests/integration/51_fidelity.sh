@@ -8,7 +8,8 @@
 # COLUMN with a default, DROP, RENAME COLUMN, ALTER TYPE, RENAME TABLE,
 # ALTER SCHEMA RENAME): every event has the shape of its moment.
 # Logical decoding messages of users (transactional or not) arrive as op m;
-# pgcdc's own (prefix pgcdc-) never do.
+# pgcdc's own (prefix pgcdc-) never do.  A replicated transaction names its
+# origin in source.origin.
 # `pgcdc check` names the table whose UPDATE/DELETE cannot be published.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../pgcdc.sh"
@@ -63,6 +64,10 @@ SELECT pg_logical_emit_message(true, 'app', 'hello');
 SELECT pg_logical_emit_message(true, 'pgcdc-wm', 'ours: never in the output');
 COMMIT;
 SELECT pg_logical_emit_message(false, 'app-nt', '\x00ff'::bytea);
+SELECT pg_replication_origin_create('upstream');
+SELECT pg_replication_origin_session_setup('upstream');
+INSERT INTO s.rnone VALUES (3, 'from upstream');
+SELECT pg_replication_origin_session_reset();
 BEGIN;
 INSERT INTO s.rdef VALUES (3, 'in-truncate', NULL);
 TRUNCATE s.par, s.rdef RESTART IDENTITY CASCADE;
@@ -117,6 +122,7 @@ want = [
     ("c", "s.rnone", None, {"a": 2, "v": "with message"}, None),
     ("m", "app", "aGVsbG8=", None, None),
     ("m", "app-nt", "AP8=", None, None),
+    ("c", "s.rnone", None, {"a": 3, "v": "from upstream"}, None),
     ("c", "s.rdef", None, {"id": 3, "v": "in-truncate", "big": None}, None),
     ("t", "s.par", None, None, None),
     ("t", "s.rdef", None, None, None),
@@ -148,6 +154,10 @@ if not ok:
     if len(got) != len(want) + len(tail):
         print("%d events, want %d" % (len(got), len(want) + len(tail)))
     sys.exit(1)
+origins = {(e["after"] or {}).get("v"): e["source"]["origin"] for e in evs if e["op"] != "m"}
+if origins.pop("from upstream") != "upstream" or set(origins.values()) != {None}:
+    print("source.origin: %s" % origins)
+    sys.exit(1)
 # Transaction metadata: one txId per transaction, ordinals 1..n inside it.
 by_tx = {}
 for e in evs:
@@ -171,7 +181,13 @@ python3 - "$T_DIR/events.json" "$T_DIR/events2.json" "$T_OUT"2/@transactions.fid
 import collections, glob, json, sys
 plain, evs = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 txs = [json.loads(l) for f in sorted(glob.glob(sys.argv[3] + "/*.jsonl")) for l in open(f)]
-strip = lambda e: {k: v for k, v in e.items() if k not in ("transaction", "ts_ms")}
+# ts_ms is when a sink wrote; a non-transactional message has no commit
+# time, so its source.ts_ms is that too.
+def strip(e):
+    e = {k: v for k, v in e.items() if k not in ("transaction", "ts_ms")}
+    if e["op"] == "m" and e["source"]["txId"] == 0:
+        e["source"] = {k: v for k, v in e["source"].items() if k != "ts_ms"}
+    return e
 key = lambda e: (e["source"]["commit_lsn"], e["source"]["ordinal"])
 data = [e for e in evs if "source" in e]
 dump = lambda e: json.dumps(strip(e), sort_keys=True)
