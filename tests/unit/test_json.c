@@ -237,7 +237,7 @@ static const struct json_src src = {
 	"\"name\":\"inventory\",\"ts_ms\":1700000000000,\"snapshot\":\"false\"," \
 	"\"db\":\"postgres\",\"sequence\":\"[\\\"24023200\\\",\\\"24023128\\\"]\"," \
 	"\"schema\":\"inventory\",\"table\":\"customers\",\"txId\":742," \
-	"\"lsn\":24023128,\"commit_lsn\":24023200,\"ordinal\":1,\"xmin\":null}," \
+	"\"lsn\":24023128,\"commit_lsn\":24023200,\"ordinal\":1,\"origin\":null,\"xmin\":null}," \
 	"\"op\":\"" op "\",\"ts_ms\":1700000000123"
 
 #define COL(k, s)	{ k, sizeof(s) - 1, (const uint8_t *)s }
@@ -369,7 +369,7 @@ test_envelope_source_fields(void **state)
 	    "\"ts_ms\":946684799999,\"snapshot\":\"last\",\"db\":\"d\\\"b\","
 	    "\"sequence\":\"[\\\"0\\\",\\\"18446744073709551615\\\"]\",\"schema\":\"s\\\\\","
 	    "\"table\":\"t" R "\",\"txId\":4294967295,\"lsn\":18446744073709551615,"
-	    "\"commit_lsn\":0,\"ordinal\":18446744073709551615,\"xmin\":null},"
+	    "\"commit_lsn\":0,\"ordinal\":18446744073709551615,\"origin\":null,\"xmin\":null},"
 	    "\"op\":\"r\",\"ts_ms\":-9223372036854775808}");
 	/* appends: earlier content of the buffer is kept */
 	buf_reset(&out);
