@@ -77,6 +77,14 @@ slot_add(struct sink *s, const char *name)
 	snprintf(key, sizeof(key), "sink/%s/pos/%s", s->conf->name, name);
 	if (ckpt_get_lsn(s->ck, key, &sl->applied) < 0)
 		return NULL;
+	if (s->ops->held != NULL) {
+		lsn_t held = 0;
+
+		if (s->ops->held(s, name, &held) < 0)
+			return NULL;
+		if (held > sl->applied)
+			sl->applied = held;
+	}
 	sl->durable = sl->acked = sl->applied;
 	sl->rels = relcache_new();
 	s->nslots++;
@@ -313,6 +321,14 @@ chunkpos(struct sink *s, struct sink_slot *sl, const char *table)
 	snprintf(key, sizeof(key), "sink/%s/chunk/%s/%s", s->conf->name, sl->name, table);
 	if (ckpt_get_lsn(s->ck, key, &stored) < 0)
 		return NULL;
+	if (s->ops->held_chunk != NULL) {
+		uint64_t held = 0;
+
+		if (s->ops->held_chunk(s, sl->name, table, &held) < 0)
+			return NULL;
+		if (held > stored)
+			stored = held;
+	}
 	if ((cp = realloc(sl->chunks, (sl->nchunks + 1) * sizeof(*cp))) == NULL)
 		fatal(1, "%s: out of memory", __func__);
 	sl->chunks = cp;

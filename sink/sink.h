@@ -81,6 +81,12 @@ struct sink_ops {
 	 * The core adds slot positions and commits the batch afterwards. */
 	int  (*flush)(struct sink *s, struct ckpt_batch *batch);
 	void (*close)(struct sink *s);
+	/* Optional, for targets that keep positions themselves, atomically with
+	 * the data (a crash can leave them ahead of LMDB): what the target holds
+	 * of slot (end_lsn, 0 if nothing) and of a table's snapshot chunks
+	 * ("schema.table").  The core takes the larger of these and LMDB's. */
+	int  (*held)(struct sink *s, const char *slot, lsn_t *applied);
+	int  (*held_chunk)(struct sink *s, const char *slot, const char *table, uint64_t *chunk);
 };
 
 struct sink {
