@@ -564,13 +564,53 @@ cfg_free(struct cfg *cfg)
 	free(cfg);
 }
 
+int
+cfg_slot_owns(const struct cfg_slot *s, const char *n)
+{
+	size_t len = strlen(s->name);
+	char *end;
+	long i;
+
+	if (s->shards == 1)
+		return strcmp(s->name, n) == 0 ? 0 : -1;
+	if (strncmp(s->name, n, len) != 0 || n[len] != '_' ||
+	    n[len + 1] < '0' || n[len + 1] > '9' || (n[len + 1] == '0' && n[len + 2] != '\0'))
+		return -1;
+	i = strtol(n + len + 1, &end, 10);
+	return *end == '\0' && i < s->shards ? (int)i : -1;
+}
+
+void
+cfg_slot_name(const struct cfg_slot *s, int shard, char *buf, size_t len)
+{
+	if (s->shards == 1)
+		snprintf(buf, len, "%s", s->name);
+	else
+		snprintf(buf, len, "%s_%d", s->name, shard);
+}
+
+const struct cfg_slot *
+cfg_slot_shard(const struct cfg *cfg, const char *name, int *shard)
+{
+	for (size_t i = 0; i < cfg->nslots; i++) {
+		int k;
+
+		if (cfg->slots[i].name != NULL && (k = cfg_slot_owns(&cfg->slots[i], name)) >= 0) {
+			if (shard != NULL)
+				*shard = k;
+			return &cfg->slots[i];
+		}
+	}
+	return NULL;
+}
+
 const struct cfg_slot *
 cfg_slot_find(const struct cfg *cfg, const char *name)
 {
 	for (size_t i = 0; i < cfg->nslots; i++)
 		if (cfg->slots[i].name != NULL && strcmp(cfg->slots[i].name, name) == 0)
 			return &cfg->slots[i];
-	return NULL;
+	return cfg_slot_shard(cfg, name, NULL);
 }
 
 const struct cfg_sink *

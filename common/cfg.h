@@ -61,7 +61,16 @@ struct cfg {
 struct cfg *cfg_load(const char *path, char *err, size_t errlen);
 void cfg_free(struct cfg *cfg);
 
+/* The slot a replication slot belongs to: the slot itself or, for a slot
+ * with shards = N, one of <name>_0 .. <name>_<N-1> (*shard: which, 0 if
+ * unsharded; shard may be NULL).  NULL if none. */
+const struct cfg_slot *cfg_slot_shard(const struct cfg *cfg, const char *name, int *shard);
+/* By config name, or by the name of one of its shards. */
 const struct cfg_slot *cfg_slot_find(const struct cfg *cfg, const char *name);
+/* Is n the slot s or one of its shards?  The shard number, or -1. */
+int cfg_slot_owns(const struct cfg_slot *s, const char *n);
+/* The replication slot name of shard i of s (s->name if unsharded). */
+void cfg_slot_name(const struct cfg_slot *s, int shard, char *buf, size_t len);
 const struct cfg_sink *cfg_sink_find(const struct cfg *cfg, const char *name);
 const char *cfg_snap_mode_name(enum cfg_snap_mode m);
 const char *cfg_sink_type_name(enum cfg_sink_type t);

@@ -277,34 +277,13 @@ cfg_check_sink_values(struct cfg_ld *ld, const config_setting_t *g, const struct
 
 /* ---- checks across slots and sinks ---- */
 
-/* Is n one of the replication slots that s stands for (s, or s_0..s_{N-1})? */
-static int
-slot_owns(const struct cfg_slot *s, const char *n)
-{
-	size_t len = strlen(s->name);
-	char *end;
-	long i;
-
-	if (s->shards == 1)
-		return strcmp(s->name, n) == 0;
-	if (strncmp(s->name, n, len) != 0 || n[len] != '_' ||
-	    n[len + 1] < '0' || n[len + 1] > '9' || (n[len + 1] == '0' && n[len + 2] != '\0'))
-		return 0;
-	i = strtol(n + len + 1, &end, 10);
-	return *end == '\0' && i < s->shards;
-}
-
 /* A replication slot both a and b would use, written to buf; 0 if none. */
 static int
 slots_overlap(const struct cfg_slot *a, const struct cfg_slot *b, char *buf, size_t len)
 {
-	if (b->shards == 1) {
-		snprintf(buf, len, "%s", b->name);
-		return slot_owns(a, buf);
-	}
 	for (int i = 0; i < b->shards; i++) {
-		snprintf(buf, len, "%s_%d", b->name, i);
-		if (slot_owns(a, buf))
+		cfg_slot_name(b, i, buf, len);
+		if (cfg_slot_owns(a, buf) >= 0)
 			return 1;
 	}
 	return 0;

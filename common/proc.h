@@ -13,6 +13,7 @@
 #define PROC_EXIT_STOP	0	/* asked to stop */
 #define PROC_EXIT_RETRY	1	/* retryable: restart with backoff */
 #define PROC_EXIT_FATAL	2	/* configuration or slot error: do not respawn */
+#define PROC_EXIT_AGAIN	3	/* start me again now (e.g. my tables changed): not a crash */
 
 /* Returns the loaded config; *name is argv's NAME.  Exits 2 on bad usage. */
 struct cfg *proc_child_init(int argc, char **argv, const char *role, const char **name);

@@ -164,6 +164,11 @@ child_exited(struct child_table *t, pid_t pid, int status, int64_t now_ms, int s
 		child_set_state(c, CH_DONE);
 		return;
 	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == PROC_EXIT_AGAIN) {
+		c->backoff_ms = BACKOFF_MIN_MS;
+		child_spawn(t, c, now_ms);
+		return;
+	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == PROC_EXIT_FATAL) {
 		log_error("%s %s failed (fatal error, see above); not restarting until "
 		    "reload", c->kind == CHILD_WORKER ? "slot" : "sink", c->name);

@@ -109,9 +109,13 @@ start_missing(int64_t now)
 			child_spawn(&S.kids, child_add(&S.kids, CHILD_SINK,
 			    S.cfg->sinks[i].name), now);
 	for (size_t i = 0; i < S.cfg->nslots; i++)
-		if (child_find(&S.kids, CHILD_WORKER, S.cfg->slots[i].name) == NULL)
-			child_spawn(&S.kids, child_add(&S.kids, CHILD_WORKER,
-			    S.cfg->slots[i].name), now);
+		for (int k = 0; k < S.cfg->slots[i].shards; k++) {
+			char name[128];
+
+			cfg_slot_name(&S.cfg->slots[i], k, name, sizeof(name));
+			if (child_find(&S.kids, CHILD_WORKER, name) == NULL)
+				child_spawn(&S.kids, child_add(&S.kids, CHILD_WORKER, name), now);
+		}
 }
 
 /* Apply a diff to one existing child; returns 1 if it was touched. */
@@ -126,8 +130,12 @@ reload_child(struct cfg *next, struct child *c, struct buf *a, struct buf *b, in
 	}
 	signature(S.cfg, c->kind, c->name, a);
 	signature(next, c->kind, c->name, b);
-	if (strcmp((char *)a->data, (char *)b->data) == 0 && c->state != CH_FAILED)
+	if (strcmp((char *)a->data, (char *)b->data) == 0 && c->state != CH_FAILED) {
+		/* Unchanged: a worker of patterns or shards looks for new tables. */
+		if (c->kind == CHILD_WORKER && c->pid > 0)
+			kill(c->pid, SIGHUP);
 		return 0;
+	}
 	c->deaths[0] = 0;
 	if (c->pid > 0) {
 		c->restart_after_stop = 1;

@@ -159,17 +159,19 @@ print_sink(const struct cfg *cfg, struct ckpt *ck, pid_t sup, const struct cfg_s
 	else
 		printf("sink %-20s %-9s pid %-7d restarts %-3d acked", k->name, r.state,
 		    r.pid, r.restarts);
-	for (size_t i = 0; i < cfg->nslots; i++) {
-		const struct cfg_slot *s = &cfg->slots[i];
-		lsn_t pos = 0;
+	for (size_t i = 0; i < cfg->nslots; i++)
+		for (int sh = 0; sh < cfg->slots[i].shards; sh++) {
+			char name[128];
+			lsn_t pos = 0;
 
-		snprintf(key, sizeof(key), "sink/%s/pos/%s", k->name, s->name);
-		if (ckpt_get_lsn(ck, key, &pos) < 0 || pos == 0)
-			continue;
-		lsn_format(pos, l);
-		printf(json ? "%s\"%s\":\"%s\"" : "%s %s=%s", json && n ? "," : "", s->name, l);
-		n++;
-	}
+			cfg_slot_name(&cfg->slots[i], sh, name, sizeof(name));
+			snprintf(key, sizeof(key), "sink/%s/pos/%s", k->name, name);
+			if (ckpt_get_lsn(ck, key, &pos) < 0 || pos == 0)
+				continue;
+			lsn_format(pos, l);
+			printf(json ? "%s\"%s\":\"%s\"" : "%s %s=%s", json && n ? "," : "", name, l);
+			n++;
+		}
 	printf(json ? "}}" : "\n");
 }
 
@@ -194,7 +196,12 @@ sup_status(const char *config, int json)
 	else
 		printf("pgcdc not running\n");
 	for (size_t i = 0; i < cfg->nslots; i++)
-		print_slot(cfg, ck, sup, cfg->slots[i].name, json, i == 0);
+		for (int k = 0; k < cfg->slots[i].shards; k++) {
+			char name[128];
+
+			cfg_slot_name(&cfg->slots[i], k, name, sizeof(name));
+			print_slot(cfg, ck, sup, name, json, i == 0 && k == 0);
+		}
 	if (json)
 		printf("],\"sinks\":[");
 	for (size_t i = 0; i < cfg->nsinks; i++)

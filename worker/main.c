@@ -25,6 +25,7 @@
 #include "worker/repl.h"
 #include "worker/setup.h"
 #include "worker/snap.h"
+#include "worker/tables.h"
 
 #define W_MAX_MSGS_PER_TURN	20000	/* then look at sinks and signals again */
 #define W_CKPT_EVERY_MS		200	/* LMDB commit cadence for confirmed */
@@ -38,7 +39,9 @@ static const char *const wstate_names[] = { "CONNECTING", "STREAMING", "DRAINING
 
 static struct worker {
 	struct cfg		*cfg;
-	const struct cfg_slot	*slot;
+	const struct cfg_slot	*slot;		/* = &own */
+	struct cfg_slot		 own;		/* the slot with patterns and shards resolved */
+	int			 again;		/* exit PROC_EXIT_AGAIN after draining */
 	struct ckpt		*ck;
 	struct ckpt_batch	 batch;
 	struct repl		 repl;
@@ -261,12 +264,20 @@ turn(void)
 		set_state(W_DRAINING);
 		W.drain_deadline = now + W_DRAIN_MS;
 	}
+	if (sig_take(SIGHUP) && W.state != W_DRAINING && tables_changed(W.cfg, W.ck, W.slot)) {
+		log_info("the slot's tables changed: draining, then starting again with them");
+		W.again = 1;
+		set_state(W_DRAINING);
+		W.drain_deadline = now + W_DRAIN_MS;
+	}
 	if (fwd_service(&W.fwd, now) < 0)
 		return PROC_EXIT_RETRY;
 	if (W.state == W_DRAINING) {
 		if (fwd_flush(&W.fwd, 0) < 0 || confirm(now, 1) < 0)
 			return PROC_EXIT_RETRY;
-		return (!fwd_in_flight(&W.fwd) || now > W.drain_deadline) ? PROC_EXIT_STOP : -1;
+		if (fwd_in_flight(&W.fwd) && now <= W.drain_deadline)
+			return -1;
+		return W.again ? PROC_EXIT_AGAIN : PROC_EXIT_STOP;
 	}
 	if (fwd_take_resync(&W.fwd) || (W.state == W_CONNECTING && fwd_all_ready(&W.fwd))) {
 		if ((rc = start_stream()) != 0)
@@ -294,10 +305,14 @@ main(int argc, char **argv)
 	int rc;
 
 	W.cfg = proc_child_init(argc, argv, "worker", &name);
-	if ((W.slot = cfg_slot_find(W.cfg, name)) == NULL)
+	if (cfg_slot_find(W.cfg, name) == NULL)
 		fatal(PROC_EXIT_FATAL, "slot %s is not in %s", name, W.cfg->path);
 	if ((W.ck = ckpt_open(W.cfg->state_dir, (size_t)W.cfg->lmdb_map_size)) == NULL)
 		return PROC_EXIT_RETRY;
+	/* Patterns and shards resolved: the slot this worker streams. */
+	if ((rc = tables_resolve(W.cfg, name, W.ck, &W.own)) != 0)
+		return rc;
+	W.slot = &W.own;
 	if (W.slot->nsinks > 64)
 		fatal(PROC_EXIT_FATAL, "slot %s: at most 64 sinks", name);
 	snprintf(W.key, sizeof(W.key), "slot/%s/confirmed", W.slot->name);
@@ -323,6 +338,7 @@ main(int argc, char **argv)
 	pgo_decoder_free(&W.dec);
 	ckpt_batch_free(&W.batch);
 	ckpt_close(W.ck);
+	tables_free(&W.own);
 	cfg_free(W.cfg);
 	return rc;
 }

@@ -34,49 +34,60 @@ check_wal_level(PGconn *c)
 	return rc;
 }
 
-/* Is table (qualified, quoted) in the publication?  1 yes, 0 no, -1 error. */
+/* The slot's tables, quoted and qualified: sep-separated into b. */
 static int
-pub_has_table(PGconn *c, const char *pub, const char *table)
-{
-	const char *params[2] = { pub, table };
-	PGresult *r = PQexecParams(c,
-	    "SELECT 1 FROM pg_publication_rel pr JOIN pg_publication p "
-	    "ON p.oid = pr.prpubid WHERE p.pubname = $1 AND pr.prrelid = $2::regclass",
-	    2, NULL, params, NULL, NULL, 0);
-	int rc = PQresultStatus(r) == PGRES_TUPLES_OK ? PQntuples(r) > 0 : -1;
-
-	if (rc < 0)
-		log_error("publication %s: table %s: %s", pub, table,
-		    strtok(PQerrorMessage(c), "\n"));
-	PQclear(r);
-	return rc;
-}
-
-/* Append the quoted, comma-separated table list of the slot to sql. */
-static int
-table_list(PGconn *c, const struct cfg_slot *slot, char *sql, size_t len)
+table_list(PGconn *c, const struct cfg_slot *slot, const char *sep, struct buf *b)
 {
 	char q[300];
-	size_t at = strlen(sql);
 
 	for (size_t i = 0; i < slot->ntables; i++) {
 		if (pgconn_quote_qualified(c, slot->tables[i], q, sizeof(q)) < 0)
 			return -1;
-		at += (size_t)snprintf(sql + at, len > at ? len - at : 0, "%s%s",
-		    i ? ", " : "", q);
-		if (at >= len)
-			return -1;
+		buf_printf(b, "%s%s", i ? sep : "", q);
 	}
+	buf_putc(b, '\0');
 	return 0;
 }
 
+/* Does publication pub hold exactly these tables (newline-separated)?
+ * 1 yes, 0 no, -1 error (a table that does not exist, say).  *held gets
+ * the tables it holds now, comma-separated. */
+static int
+pub_matches(PGconn *c, const char *pub, const char *tables, struct buf *held)
+{
+	const char *params[2] = { pub, tables };
+	PGresult *r = PQexecParams(c,
+	    "WITH h AS (SELECT prrelid FROM pg_publication_rel pr JOIN pg_publication p "
+	    " ON p.oid = pr.prpubid WHERE p.pubname = $1) "
+	    "SELECT (SELECT coalesce(array_agg(prrelid ORDER BY prrelid), '{}') FROM h)::text = "
+	    "(SELECT coalesce(array_agg(DISTINCT t::regclass::oid ORDER BY t::regclass::oid), '{}') "
+	    " FROM unnest(string_to_array(nullif($2, ''), E'\\n')) t)::text, "
+	    "(SELECT coalesce(string_agg(prrelid::regclass::text, ', '), '') FROM h)",
+	    2, NULL, params, NULL, NULL, 0);
+	int rc = PQresultStatus(r) == PGRES_TUPLES_OK ? strcmp(PQgetvalue(r, 0, 0), "t") == 0 : -1;
+
+	if (rc < 0)
+		log_error("publication %s: %s", pub, strtok(PQerrorMessage(c), "\n"));
+	else
+		buf_puts(held, PQgetvalue(r, 0, 1));
+	PQclear(r);
+	return rc;
+}
+
+/*
+ * The slot's publication holds exactly its tables (created, or set with
+ * ALTER PUBLICATION ... SET TABLE: tables added to the list are added,
+ * removed ones dropped), with the slot's publish_via_partition_root.
+ */
 static int
 ensure_publication(PGconn *c, const struct cfg_slot *slot)
 {
 	const char *params[1] = { slot->publication };
-	char sql[8192], *qp;
+	struct buf list = { 0 }, lines = { 0 }, held = { 0 }, sql = { 0 };
+	const char *via = slot->via_root ? "true" : "false";
+	char *qp;
 	PGresult *r;
-	int exists, via_root, rc = 0;
+	int exists, via_root, rc = 2, same = 0;
 
 	r = PQexecParams(c, "SELECT pubviaroot FROM pg_publication WHERE pubname = $1",
 	    1, NULL, params, NULL, NULL, 0);
@@ -84,48 +95,39 @@ ensure_publication(PGconn *c, const struct cfg_slot *slot)
 	via_root = exists && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
 	PQclear(r);
 	qp = PQescapeIdentifier(c, slot->publication, strlen(slot->publication));
-	if (!exists) {
-		snprintf(sql, sizeof(sql), "CREATE PUBLICATION %s FOR TABLE ", qp);
-		if (table_list(c, slot, sql, sizeof(sql)) < 0 ||
-		    strlen(sql) + 64 >= sizeof(sql))
-			rc = 2;
-		else {
-			snprintf(sql + strlen(sql), sizeof(sql) - strlen(sql),
-			    " WITH (publish_via_partition_root = %s)",
-			    slot->via_root ? "true" : "false");
-			rc = pgconn_exec(c, sql, PGRES_COMMAND_OK) < 0 ? 2 : 0;
-		}
-		if (rc == 0)
-			log_info("created publication %s", slot->publication);
+	if (table_list(c, slot, ", ", &list) < 0 || table_list(c, slot, "\n", &lines) < 0 ||
+	    (exists && (same = pub_matches(c, slot->publication, (char *)lines.data, &held)) < 0))
 		goto out;
+	if (!exists)
+		buf_printf(&sql, "CREATE PUBLICATION %s %s%s WITH (publish_via_partition_root = %s)",
+		    qp, slot->ntables ? "FOR TABLE " : "", (char *)list.data, via);
+	else if (!same && slot->ntables > 0)
+		buf_printf(&sql, "ALTER PUBLICATION %s SET TABLE %s", qp, (char *)list.data);
+	else if (!same)		/* no table left (a shard without tables) */
+		buf_printf(&sql, "ALTER PUBLICATION %s DROP TABLE %s", qp, (char *)held.data);
+	if (sql.len > 0) {
+		buf_putc(&sql, '\0');
+		if (pgconn_exec(c, (char *)sql.data, PGRES_COMMAND_OK) < 0)
+			goto out;
+		log_info("%s publication %s (%zu tables)", exists ? "updated" : "created",
+		    slot->publication, slot->ntables);
 	}
-	if (via_root != slot->via_root) {
-		snprintf(sql, sizeof(sql), "ALTER PUBLICATION %s SET "
-		    "(publish_via_partition_root = %s)", qp, slot->via_root ? "true" : "false");
-		rc = pgconn_exec(c, sql, PGRES_COMMAND_OK) < 0 ? 2 : 0;
-		if (rc == 0)
-			log_info("publication %s: publish_via_partition_root = %s",
-			    slot->publication, slot->via_root ? "true" : "false");
+	if (exists && via_root != slot->via_root) {
+		buf_reset(&sql);
+		buf_printf(&sql, "ALTER PUBLICATION %s SET (publish_via_partition_root = %s)",
+		    qp, via);
+		buf_putc(&sql, '\0');
+		if (pgconn_exec(c, (char *)sql.data, PGRES_COMMAND_OK) < 0)
+			goto out;
+		log_info("publication %s: publish_via_partition_root = %s", slot->publication, via);
 	}
-	for (size_t i = 0; i < slot->ntables && rc == 0; i++) {
-		char q[300];
-
-		if (pgconn_quote_qualified(c, slot->tables[i], q, sizeof(q)) < 0)
-			continue;
-		switch (pub_has_table(c, slot->publication, q)) {
-		case 0:
-			snprintf(sql, sizeof(sql), "ALTER PUBLICATION %s ADD TABLE %s", qp, q);
-			rc = pgconn_exec(c, sql, PGRES_COMMAND_OK) < 0 ? 2 : 0;
-			if (rc == 0)
-				log_info("added %s to publication %s", q, slot->publication);
-			break;
-		case -1:
-			rc = 2;
-			break;
-		}
-	}
+	rc = 0;
 out:
 	PQfreemem(qp);
+	buf_free(&list);
+	buf_free(&lines);
+	buf_free(&held);
+	buf_free(&sql);
 	if (rc)
 		log_error("publication %s: fix the table list of slot %s or create the "
 		    "publication yourself (CREATE PUBLICATION ... FOR TABLE ...)",

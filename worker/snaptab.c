@@ -315,21 +315,26 @@ int
 snaptab_expand(PGconn *c, const char *name, int via_root, struct stable **ts, size_t *n)
 {
 	char q[300];
-	const char *p[2] = { q, via_root ? "t" : "f" };
+	const char *p[1] = { q };
 	PGresult *r;
-	int rows;
+	int rows, leaves;
 
 	if (pgconn_quote_qualified(c, name, q, sizeof(q)) < 0)
 		return -1;
-	/* A plain table has no partition tree: it is itself. */
-	r = snaptab_sql(c, "SELECT n.nspname || '.' || c.relname, "
+	/* Partitioned and published per partition: its leaves (only then is the
+	 * tree asked for: pg_partition_tree locks the table). */
+	if ((r = snaptab_sql(c, "SELECT relkind FROM pg_class WHERE oid = $1::regclass", 1, p,
+	    PGRES_TUPLES_OK)) == NULL)
+		return -1;
+	leaves = !via_root && PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 'p';
+	PQclear(r);
+	r = NULL;
+	if (leaves && (r = snaptab_sql(c, "SELECT n.nspname || '.' || c.relname, "
 	    "format('%I.%I', n.nspname, c.relname) FROM pg_partition_tree($1::regclass) p "
 	    "JOIN pg_class c ON c.oid = p.relid JOIN pg_namespace n ON n.oid = c.relnamespace "
-	    "WHERE p.isleaf AND p.level > 0 AND NOT $2::bool ORDER BY 1",
-	    2, p, PGRES_TUPLES_OK);
-	if (r == NULL)
+	    "WHERE p.isleaf AND p.level > 0 ORDER BY 1", 1, p, PGRES_TUPLES_OK)) == NULL)
 		return -1;
-	rows = PQntuples(r);
+	rows = r != NULL ? PQntuples(r) : 0;
 	*ts = realloc(*ts, (*n + (size_t)rows + 1) * sizeof(**ts));
 	if (*ts == NULL)
 		fatal(1, "%s: out of memory", __func__);

@@ -211,7 +211,10 @@ test_good_config_every_field(void **state)
 	assert_string_equal(k->topic_prefix, "shop.cdc");
 
 	assert_ptr_equal(cfg_slot_find(c, "shop"), &c->slots[1]);
-	assert_null(cfg_slot_find(c, "shop_0"));
+	assert_ptr_equal(cfg_slot_find(c, "shop_0"), &c->slots[1]);	/* a shard */
+	assert_ptr_equal(cfg_slot_find(c, "shop_3"), &c->slots[1]);
+	assert_null(cfg_slot_find(c, "shop_4"));
+	assert_null(cfg_slot_shard(c, "shop", NULL));	/* not a replication slot */
 	assert_ptr_equal(cfg_sink_find(c, "feed-1"), &c->sinks[2]);
 	assert_null(cfg_sink_find(c, "feed"));
 	cfg_free(c);

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Patterns and shards: slot "sh" with tables = ["sh.t_*"] and shards = 4
+# runs workers sh_0 .. sh_3, each with its own replication slot and
+# publication; the 40 matching tables are split among them (every table in
+# exactly one publication), snapshotted and streamed.  A table created later
+# that matches the pattern is picked up on reload by the shard it hashes to
+# (only that worker restarts; the others keep their pids), and no existing
+# table moves.  Every table's rows arrive exactly once.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../pgcdc.sh"
+t_setup
+t_sql "CREATE SCHEMA sh; CREATE TABLE sh.other (id int PRIMARY KEY)"
+for i in $(seq -w 0 39); do
+	echo "CREATE TABLE sh.t_$i (id int PRIMARY KEY, v text);
+INSERT INTO sh.t_$i SELECT g, 'r' FROM generate_series(1, 10) g;"
+done | t_sql_file /dev/stdin >/dev/null
+T_CFG_EXTRA='snapshot = { mode = "initial"; chunk_rows = 100; };' t_pgcdc_config sh "sh.t_*"
+sed -i 's/sinks = \[ "out" \]; }/sinks = [ "out" ]; shards = 4; }/' "$T_CFG"
+grep -q "shards = 4" "$T_CFG" || t_fail "config edit failed"
+t_pgcdc_start
+for k in 0 1 2 3; do t_wait_for 30 "t_slot_active sh_$k"; done
+assignment() {
+	t_sql "SELECT pubname, schemaname || '.' || tablename FROM pg_publication_tables
+	  WHERE pubname LIKE 'pgcdc\_sh\_%' ORDER BY 2" -F ' '
+}
+t_wait_for 30 '[ "$(assignment | wc -l)" = 40 ]'
+assignment >"$T_DIR/before.txt"
+echo "tables per shard: $(cut -d' ' -f1 "$T_DIR/before.txt" | sort | uniq -c | tr -s ' ' | tr '\n' ';')"
+[ "$(cut -d' ' -f2 "$T_DIR/before.txt" | sort -u | wc -l)" = 40 ] || t_fail "a table is in two publications"
+grep -q "sh.other" "$T_DIR/before.txt" && t_fail "sh.other does not match the pattern"
+[ "$(cut -d' ' -f1 "$T_DIR/before.txt" | sort -u | wc -l)" -ge 2 ] || t_fail "all tables in one shard"
+status_done() {
+	local st
+	st=$("$(t_bin)/pgcdc" status -c "$T_CFG")
+	[ "$(grep -c ' done (' <<<"$st")" = "$1" ] && ! grep -qE 'pending|running \(chunks' <<<"$st"
+}
+t_wait_for 60 "status_done 40"
+for i in $(seq -w 0 39); do echo "INSERT INTO sh.t_$i VALUES (100, 'c');"; done | t_sql_file /dev/stdin >/dev/null
+
+declare -A pids
+for k in 0 1 2 3; do pids[$k]=$(t_child_pid worker "sh_$k"); done
+t_sql "CREATE TABLE sh.t_40 (id int PRIMARY KEY, v text); INSERT INTO sh.t_40 VALUES (1, 'r'), (2, 'r')"
+"$(t_bin)/pgcdc" reload -c "$T_CFG" >/dev/null
+t_wait_for 30 '[ "$(assignment | wc -l)" = 41 ]'
+t_wait_for 60 "status_done 41"
+owner=$(assignment | awk '$2 == "sh.t_40" { sub("pgcdc_", "", $1); print $1 }')
+echo "sh.t_40 went to $owner"
+for k in 0 1 2 3; do
+	t_wait_for 30 "[ -n \"\$(t_child_pid worker sh_$k)\" ]"
+	now=$(t_child_pid worker "sh_$k")
+	if [ "sh_$k" = "$owner" ]; then
+		[ "$now" != "${pids[$k]}" ] || t_fail "sh_$k did not restart for its new table"
+	else
+		[ "$now" = "${pids[$k]}" ] || t_fail "sh_$k restarted although its tables did not change"
+	fi
+done
+assignment | grep -v "sh.t_40" | diff "$T_DIR/before.txt" - || t_fail "a table moved to another shard"
+t_sql "INSERT INTO sh.t_40 VALUES (3, 'c'); INSERT INTO sh.t_00 VALUES (101, 'last')"
+t_wait_for 30 'grep -qsF "\"v\":\"last\"" "$T_OUT"/sh.t_00/*.jsonl'
+t_wait_for 30 'grep -qsF "\"id\":3," "$T_OUT"/sh.t_40/*.jsonl'
+t_sql "CREATE FUNCTION all_rows() RETURNS SETOF text LANGUAGE plpgsql AS \$\$
+DECLARE t text;
+BEGIN
+  FOR t IN SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = 'sh' AND c.relkind = 'r' AND c.relname LIKE 't\\_%' LOOP
+    RETURN QUERY EXECUTE format('SELECT %L || '' '' || id FROM sh.%I', 'sh.' || t, t);
+  END LOOP;
+END \$\$"
+t_sql "SELECT * FROM all_rows()" >"$T_DIR/source.txt"
+scripts/events.py "$T_OUT" --json | python3 -c '
+import json, sys
+evs = json.load(sys.stdin)
+rows = sorted("%s.%s %d" % (e["source"]["schema"], e["source"]["table"], e["after"]["id"]) for e in evs)
+src = sorted(l for l in open(sys.argv[1]).read().split("\n") if l)
+dup = len(rows) - len(set(rows))
+print("%d events for %d source rows, %d duplicated" % (len(rows), len(src), dup))
+sys.exit(rows != src)' "$T_DIR/source.txt" || t_fail "rows lost or duplicated"
+t_pgcdc_stop
+t_pass
