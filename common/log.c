@@ -28,6 +28,7 @@ static struct {
 	enum log_level	level;
 	int		fd;		/* -1: stderr */
 	char		path[PATH_MAX];
+	char		last_error[512];	/* the text of the last error line */
 } L = { .role = "pgcdc", .level = LL_INFO, .fd = -1 };
 
 void
@@ -128,7 +129,7 @@ static void
 write_line(enum log_level level, const char *fmt, va_list ap)
 {
 	char line[LOG_LINE_MAX];
-	size_t n = format_prefix(line, sizeof(line) - 1, level);
+	size_t n = format_prefix(line, sizeof(line) - 1, level), body = n;
 	int m = vsnprintf(line + n, sizeof(line) - 1 - n, fmt, ap);
 
 	if (m < 0)
@@ -139,6 +140,8 @@ write_line(enum log_level level, const char *fmt, va_list ap)
 	} else {
 		n += (size_t)m;
 	}
+	if (level == LL_ERROR)
+		snprintf(L.last_error, sizeof(L.last_error), "%.*s", (int)(n - body), line + body);
 	line[n++] = '\n';
 	/* One write per line; a short write on a full disk is not retried. */
 	if (write(L.fd >= 0 ? L.fd : STDERR_FILENO, line, n) < 0) {
@@ -158,6 +161,12 @@ log_msg(enum log_level level, const char *fmt, ...)
 	write_line(level, fmt, ap);
 	va_end(ap);
 	errno = saved;
+}
+
+const char *
+log_last_error(void)
+{
+	return L.last_error;
 }
 
 void

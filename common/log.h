@@ -24,6 +24,8 @@ int log_reopen(void);
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Log at LL_ERROR and exit with `code`. */
+/* The text of the last error logged by this process ("" if none). */
+const char *log_last_error(void);
 void fatal(int code, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3), noreturn));
 

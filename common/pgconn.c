@@ -68,7 +68,7 @@ PGconn *
 pgconn_open(const char *conninfo, const char *password_file, int replication,
     const char *appname, enum pgconn_err *err)
 {
-	const char *keys[6], *vals[6];
+	const char *keys[7], *vals[7];
 	char pw[1024] = "", safe[1024];
 	const char *hint;
 	PGconn *c;
@@ -77,6 +77,8 @@ pgconn_open(const char *conninfo, const char *password_file, int replication,
 	*err = PGCONN_FATAL;
 	if (password_file && *password_file && read_password(password_file, pw, sizeof(pw)) < 0)
 		return NULL;
+	/* Before dbname: a connect_timeout in conninfo wins. */
+	keys[n] = "connect_timeout"; vals[n++] = "10";
 	keys[n] = "dbname"; vals[n++] = conninfo;
 	keys[n] = "options"; vals[n++] = PGCONN_OPTIONS;
 	keys[n] = "application_name"; vals[n++] = appname;

@@ -8,12 +8,97 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "common/buf.h"
 #include "common/cfg.h"
 #include "common/ckpt.h"
+#include "common/json.h"
 #include "common/log.h"
+#include "common/pgconn.h"
 #include "supervisor/sup.h"
+
+/* The source's view of the slots (NULL: not reachable). */
+static PGresult *
+server_slots(const struct cfg *cfg, char *why, size_t len)
+{
+	enum pgconn_err err;
+	PGconn *c = pgconn_open(cfg->conninfo, cfg->password_file, 0, "pgcdc-status", &err);
+	PGresult *r;
+
+	if (c == NULL) {
+		snprintf(why, len, "%s", pgconn_last_error());
+		return NULL;
+	}
+	r = PQexec(c, "SELECT slot_name, active, "
+	    "pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint, "
+	    "pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, "
+	    "coalesce(wal_status, ''), pg_current_wal_lsn() FROM pg_replication_slots");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		snprintf(why, len, "%s", strtok(PQerrorMessage(c), "\n"));
+		PQclear(r);
+		r = NULL;
+	}
+	PQfinish(c);
+	return r;
+}
+
+/* Lag and retained WAL of slot name, as the server sees them. */
+static void
+print_server(PGresult *srv, const char *name, int json)
+{
+	for (int i = 0; srv != NULL && i < PQntuples(srv); i++) {
+		if (strcmp(PQgetvalue(srv, i, 0), name) != 0)
+			continue;
+		if (json)
+			printf(",\"server\":{\"active\":%s,\"lag_bytes\":%s,\"retained_bytes\":%s,"
+			    "\"wal_status\":\"%s\",\"current_lsn\":\"%s\"}",
+			    strcmp(PQgetvalue(srv, i, 1), "t") == 0 ? "true" : "false",
+			    *PQgetvalue(srv, i, 2) ? PQgetvalue(srv, i, 2) : "null",
+			    *PQgetvalue(srv, i, 3) ? PQgetvalue(srv, i, 3) : "null",
+			    PQgetvalue(srv, i, 4), PQgetvalue(srv, i, 5));
+		else
+			printf("  server: %s, current %s, lag %s bytes, retains %s bytes of WAL%s%s\n",
+			    strcmp(PQgetvalue(srv, i, 1), "t") == 0 ? "streaming" : "not streaming",
+			    PQgetvalue(srv, i, 5), PQgetvalue(srv, i, 2), PQgetvalue(srv, i, 3),
+			    *PQgetvalue(srv, i, 4) ? ", wal_status " : "", PQgetvalue(srv, i, 4));
+		return;
+	}
+	if (srv != NULL)
+		printf(json ? ",\"server\":null" : "  server: no such replication slot\n");
+}
+
+/* The worker's last error, if it left one. */
+static void
+print_error(struct ckpt *ck, const char *name, int json)
+{
+	char key[CKPT_KEY_MAX + 1], val[600], when[32];
+	size_t len = sizeof(val) - 1;
+	long long ms;
+	int at;
+	time_t t;
+	struct tm tm;
+	struct buf b = { 0 };
+
+	snprintf(key, sizeof(key), "slot/%s/error", name);
+	if (ckpt_get(ck, key, val, &len) != 1)
+		return;
+	val[len] = '\0';
+	if (sscanf(val, "%lld %n", &ms, &at) != 1)
+		return;
+	t = (time_t)(ms / 1000);
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (json) {
+		json_str(&b, val + at, strlen(val + at));
+		printf(",\"last_error\":{\"at\":\"%s\",\"text\":%.*s}", when, (int)b.len,
+		    (char *)b.data);
+	} else {
+		printf("  last error (%s): %s\n", when, val + at);
+	}
+	buf_free(&b);
+}
 
 static void
 child_line(const struct child *c, char *out, size_t len)
@@ -117,7 +202,7 @@ print_tables(struct ckpt *ck, const char *slot, int json)
 
 static void
 print_slot(const struct cfg *cfg, struct ckpt *ck, pid_t sup, const char *name,
-    int json, int first)
+    int json, int first, PGresult *srv)
 {
 	char key[CKPT_KEY_MAX + 1], l[LSN_BUFLEN], st[256] = "";
 	size_t len = sizeof(st) - 1;
@@ -138,6 +223,8 @@ print_slot(const struct cfg *cfg, struct ckpt *ck, pid_t sup, const char *name,
 	else
 		printf("slot %-20s %-9s pid %-7d restarts %-3d confirmed %-14s %s\n",
 		    name, r.state, r.pid, r.restarts, l, st);
+	print_server(srv, name, json);
+	print_error(ck, name, json);
 	print_tables(ck, name, json);
 	if (json)
 		printf("}");
@@ -178,6 +265,8 @@ print_sink(const struct cfg *cfg, struct ckpt *ck, pid_t sup, const struct cfg_s
 int
 sup_status(const char *config, int json)
 {
+	char why[512] = "";
+	PGresult *srv;
 	struct cfg *cfg = sup_load_config(config, stderr);
 	struct ckpt *ck;
 	pid_t sup;
@@ -189,18 +278,21 @@ sup_status(const char *config, int json)
 		return 1;
 	}
 	sup = sup_running_pid(cfg->run_dir);
+	srv = server_slots(cfg, why, sizeof(why));
 	if (json)
 		printf("{\"running\":%s,\"pid\":%d,\"slots\":[", sup ? "true" : "false", (int)sup);
 	else if (sup)
 		printf("pgcdc running (pid %d)\n", (int)sup);
 	else
 		printf("pgcdc not running\n");
+	if (srv == NULL && !json)
+		printf("source not reachable: %s\n", why);
 	for (size_t i = 0; i < cfg->nslots; i++)
 		for (int k = 0; k < cfg->slots[i].shards; k++) {
 			char name[128];
 
 			cfg_slot_name(&cfg->slots[i], k, name, sizeof(name));
-			print_slot(cfg, ck, sup, name, json, i == 0 && k == 0);
+			print_slot(cfg, ck, sup, name, json, i == 0 && k == 0, srv);
 		}
 	if (json)
 		printf("],\"sinks\":[");
@@ -208,6 +300,7 @@ sup_status(const char *config, int json)
 		print_sink(cfg, ck, sup, &cfg->sinks[i], json, i == 0);
 	if (json)
 		printf("]}\n");
+	PQclear(srv);
 	ckpt_close(ck);
 	cfg_free(cfg);
 	return 0;

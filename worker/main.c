@@ -42,6 +42,9 @@ static struct worker {
 	const struct cfg_slot	*slot;		/* = &own */
 	struct cfg_slot		 own;		/* the slot with patterns and shards resolved */
 	int			 again;		/* exit PROC_EXIT_AGAIN after draining */
+	const char		*name;		/* the replication slot (argv) */
+	int64_t			 rate_ms;	/* changes/s since the last status write */
+	uint64_t		 rate_changes, rate;
 	struct ckpt		*ck;
 	struct ckpt_batch	 batch;
 	struct repl		 repl;
@@ -88,8 +91,13 @@ confirm(int64_t now, int force)
 		snap_acked(W.snap, fwd_min_acked(&W.fwd));
 	if (target > W.confirmed && (force || now - W.ckpt_ms >= W_CKPT_EVERY_MS)) {
 		ckpt_put_lsn(&W.batch, W.key, target);
-		snprintf(status, sizeof(status), "state=%s pid=%d changes=%llu",
-		    wstate_names[W.state], (int)getpid(), (unsigned long long)W.changes);
+		if (now > W.rate_ms)
+			W.rate = (W.changes - W.rate_changes) * 1000 / (uint64_t)(now - W.rate_ms);
+		W.rate_ms = now;
+		W.rate_changes = W.changes;
+		snprintf(status, sizeof(status), "state=%s pid=%d changes=%llu changes/s=%llu",
+		    wstate_names[W.state], (int)getpid(), (unsigned long long)W.changes,
+		    (unsigned long long)W.rate);
 		ckpt_put(&W.batch, W.status_key, status, strlen(status));
 		if (ckpt_commit(W.ck, &W.batch) < 0)
 			return -1;
@@ -297,6 +305,21 @@ turn(void)
 	return -1;
 }
 
+/* A failing worker leaves its last error in LMDB for `pgcdc status`. */
+static int
+finish(int rc)
+{
+	char key[CKPT_KEY_MAX + 1], val[600];
+
+	if (rc == PROC_EXIT_STOP || rc == PROC_EXIT_AGAIN || W.ck == NULL || !*log_last_error())
+		return rc;
+	snprintf(key, sizeof(key), "slot/%s/error", W.name);
+	snprintf(val, sizeof(val), "%lld %s", (long long)util_wall_ms(), log_last_error());
+	ckpt_put(&W.batch, key, val, strlen(val));
+	ckpt_commit(W.ck, &W.batch);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -305,13 +328,14 @@ main(int argc, char **argv)
 	int rc;
 
 	W.cfg = proc_child_init(argc, argv, "worker", &name);
+	W.name = name;
 	if (cfg_slot_find(W.cfg, name) == NULL)
 		fatal(PROC_EXIT_FATAL, "slot %s is not in %s", name, W.cfg->path);
 	if ((W.ck = ckpt_open(W.cfg->state_dir, (size_t)W.cfg->lmdb_map_size)) == NULL)
 		return PROC_EXIT_RETRY;
 	/* Patterns and shards resolved: the slot this worker streams. */
 	if ((rc = tables_resolve(W.cfg, name, W.ck, &W.own)) != 0)
-		return rc;
+		return finish(rc);
 	W.slot = &W.own;
 	if (W.slot->nsinks > 64)
 		fatal(PROC_EXIT_FATAL, "slot %s: at most 64 sinks", name);
@@ -320,7 +344,7 @@ main(int argc, char **argv)
 	if (ckpt_get_lsn(W.ck, W.key, &W.confirmed) < 0)
 		return PROC_EXIT_RETRY;
 	if ((rc = setup_source(W.cfg, W.slot, W.confirmed != 0, dbname, sizeof(dbname))) != 0)
-		return rc;
+		return finish(rc);
 	W.rels = relcache_new();
 	if (fwd_open(&W.fwd, W.cfg, W.slot, W.ck) < 0)
 		return PROC_EXIT_RETRY;
@@ -331,6 +355,7 @@ main(int argc, char **argv)
 		;
 	if (rc == PROC_EXIT_STOP)
 		log_info("stopped; confirmed %s", lsn_format(W.confirmed, dbname));
+	finish(rc);
 	repl_close(&W.repl);
 	fwd_close(&W.fwd);
 	relcache_free(W.rels);

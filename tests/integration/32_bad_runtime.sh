@@ -158,6 +158,17 @@ grep -E 'worker\[bi\].* error: ' "$LOG" | grep -i 'missed' | grep -qiE 'fix: .*s
 t_assert_eq 0 "$(t_sql "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'bi'")" \
 	"replication slot bi after the refusal (it must not be recreated)"
 [ -z "$(t_child_pid worker bi)" ] || t_fail "the failed worker was restarted"
+# status names the failure: the worker's last error, and the server's view.
+"$PGCDC" status -c "$T_CFG" >"$T_DIR/bi-status.txt" || true
+cat "$T_DIR/bi-status.txt"
+grep -A3 "^slot bi .*FAILED" "$T_DIR/bi-status.txt" | grep -qE "^  last error \(.*\): .*missed" ||
+	t_fail "status does not show the slot's last error"
+grep -A3 "^slot bi " "$T_DIR/bi-status.txt" | grep -q "^  server: no such replication slot" ||
+	t_fail "status does not say the replication slot is gone"
+"$PGCDC" status -c "$T_CFG" --json | python3 -c 'import json, sys
+s = [x for x in json.load(sys.stdin)["slots"] if x["slot"] == "bi"][0]
+sys.exit("missed" not in s["last_error"]["text"] or s["server"] is not None)' ||
+	t_fail "status --json lacks last_error or server"
 t_wait_for 10 '[ "$(state sink out)" = RUNNING ]'
 t_assert_eq "c:1 c:2 c:3" "$(events)" "sink output after the refusal"
 t_pgcdc_stop
