@@ -15,7 +15,8 @@ usage(void)
 	    "       pgcdc status -c CONFIG [--json]\n"
 	    "       pgcdc reload -c CONFIG      re-read the config (= kill -HUP)\n"
 	    "       pgcdc stop   -c CONFIG      graceful stop, waits for exit\n"
-	    "       pgcdc check  -c CONFIG      preflight of config and source\n");
+	    "       pgcdc check  -c CONFIG      preflight of config and source\n"
+	    "       pgcdc watch  -c CONFIG SCHEMA.TABLE  live view of the table's rows\n");
 	return 2;
 }
 
@@ -28,6 +29,8 @@ main(int argc, char **argv)
 	if (argc < 2)
 		return usage();
 	cmd = argv[1];
+	if (strcmp(cmd, "watch") == 0)
+		return sup_watch(argc - 2, argv + 2);
 	for (int i = 2; i < argc; i++) {
 		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
 			config = argv[++i];

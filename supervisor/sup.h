@@ -16,6 +16,8 @@ int sup_status(const char *config, int json);
 int sup_stop(const char *config);
 int sup_reload(const char *config);
 int sup_check(const char *config);
+/* `pgcdc watch -c CONFIG schema.table` (its own arguments, after "watch"). */
+int sup_watch(int argc, char **argv);
 
 /* Atomically replace path with one line per child. */
 void sup_status_write(const struct child_table *t, const char *path);
