@@ -46,6 +46,7 @@ sink_close(struct sink *s)
 	free(s->slots);
 	pgo_decoder_free(&s->dec);
 	ckpt_batch_free(&s->batch);
+	cfg_free(s->routing);
 	if (s->ck)
 		ckpt_close(s->ck);
 }
@@ -116,12 +117,27 @@ slot_reset(struct sink *s, struct sink_slot *sl)
 static int
 feeds_us(const struct sink *s, const char *name)
 {
-	const struct cfg_slot *cs = cfg_slot_find(s->cfg, name);
+	const struct cfg_slot *cs = cfg_slot_find(s->routing ? s->routing : s->cfg, name);
 
 	for (size_t i = 0; cs && i < cs->nsinks; i++)
 		if (strcmp(cs->sinks[i], s->conf->name) == 0)
 			return 1;
 	return 0;
+}
+
+void
+sink_reload_routing(struct sink *s)
+{
+	char err[4096];
+	struct cfg *next = cfg_load(s->cfg->path, err, sizeof(err));
+
+	if (next == NULL) {
+		log_warn("reload: keeping the slots that feed this sink; the config has errors");
+		return;
+	}
+	cfg_free(s->routing);
+	s->routing = next;
+	log_info("reload: slots feeding this sink read again");
 }
 
 static int

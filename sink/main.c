@@ -113,6 +113,8 @@ loop(struct sink *s, void *sock)
 			break;
 		if (sig_take(SIGUSR2))
 			log_reopen();
+		if (sig_take(SIGHUP))
+			sink_reload_routing(s);
 		if (sig_take(SIGQUIT)) {
 			rc = PROC_EXIT_STOP;
 			break;

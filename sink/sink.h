@@ -102,6 +102,7 @@ struct sink {
 	int64_t			 now_ms;	/* wall clock of the frame being applied */
 	int			 dirty;		/* commits since the last flush */
 	uint64_t		 rel_gen;	/* bumped on every relation change */
+	struct cfg		*routing;	/* reloaded config (HUP): which slots feed us */
 };
 
 extern const struct sink_ops sink_jsonl_ops;
@@ -112,6 +113,9 @@ void sink_close(struct sink *s);
  * frame is rejected whole and logged.  Returns 0, -1 on a sink failure
  * (the process must exit and recover). */
 int sink_frame(struct sink *s, const char *rid, const void *frame, size_t len);
+/* HUP: read the config again for which slots feed this sink (a slot added
+ * by a reload that left this sink unchanged).  Errors keep the old view. */
+void sink_reload_routing(struct sink *s);
 /* Flush if dirty.  Returns 0 / -1. */
 int sink_flush(struct sink *s);
 struct sink_slot *sink_slot_find(struct sink *s, const char *name);

@@ -131,8 +131,9 @@ reload_child(struct cfg *next, struct child *c, struct buf *a, struct buf *b, in
 	signature(S.cfg, c->kind, c->name, a);
 	signature(next, c->kind, c->name, b);
 	if (strcmp((char *)a->data, (char *)b->data) == 0 && c->state != CH_FAILED) {
-		/* Unchanged: a worker of patterns or shards looks for new tables. */
-		if (c->kind == CHILD_WORKER && c->pid > 0)
+		/* Unchanged: a worker looks for new tables (patterns), a sink
+		 * for slots newly feeding it. */
+		if (c->pid > 0)
 			kill(c->pid, SIGHUP);
 		return 0;
 	}
