@@ -438,6 +438,10 @@ load_sink(struct cfg_ld *ld, const config_setting_t *g, struct cfg_sink *s)
 		break;
 	case CFG_SINK_ZMQ:
 		s->endpoint = get_str(ld, g, "endpoint", STR_REQUIRED, NULL);
+		s->curve_secret_key_file = get_str(ld, g, "curve_secret_key_file", 0, NULL);
+		if (s->curve_secret_key_file != NULL || member(ld, g, "curve_allowed_clients", 0))
+			s->curve_allowed_clients = get_strlist(ld, g, "curve_allowed_clients",
+			    &s->ncurve_allowed_clients);
 		break;
 	case CFG_SINK_KAFKA:
 		s->brokers = get_str(ld, g, "brokers", STR_REQUIRED, NULL);
@@ -550,6 +554,8 @@ cfg_free(struct cfg *cfg)
 		free(s->dir);
 		free(s->conninfo);
 		free(s->endpoint);
+		free(s->curve_secret_key_file);
+		free_strv(s->curve_allowed_clients, s->ncurve_allowed_clients);
 		free(s->brokers);
 		free(s->topic_prefix);
 	}

@@ -31,6 +31,9 @@ struct cfg_sink {
 	long		 segment_bytes;	/* jsonl: default 64 MiB */
 	char		*conninfo;	/* postgres: required */
 	char		*endpoint;	/* zmq: required */
+	char		*curve_secret_key_file;	/* zmq: CURVE server secret key (Z85), or NULL */
+	char		**curve_allowed_clients;	/* zmq: client public keys (Z85), with the above */
+	size_t		 ncurve_allowed_clients;
 	char		*brokers;	/* kafka: required */
 	char		*topic_prefix;	/* kafka: default "pgcdc" */
 	int		 transactions;	/* BEGIN/END events and a "transaction" block */

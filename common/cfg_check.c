@@ -4,6 +4,7 @@
  * the order of the file; a missing setting points at the line of its group.
  * Rules see settings after cfg.c has read them; conninfo is never echoed.
  */
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #define SLOT_CHARS	"abcdefghijklmnopqrstuvwxyz0123456789_"
 #define SINK_CHARS	SLOT_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZ-"
 #define TOPIC_CHARS	SINK_CHARS "."
+#define Z85_CHARS	"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#"
 
 /* One problem; seq keeps the order of finding within a line. */
 struct cfg_msg {
@@ -30,10 +32,10 @@ struct cfg_msg {
 };
 
 /* The settings that belong to each sink type, besides name and type. */
-static const char *const sink_type_keys[][3] = {
+static const char *const sink_type_keys[][4] = {
 	[CFG_SINK_JSONL] = { "dir", "segment_bytes", NULL },
 	[CFG_SINK_POSTGRES] = { "conninfo", NULL },
-	[CFG_SINK_ZMQ] = { "endpoint", NULL },
+	[CFG_SINK_ZMQ] = { "endpoint", "curve_secret_key_file", "curve_allowed_clients", NULL },
 	[CFG_SINK_KAFKA] = { "brokers", "topic_prefix", NULL },
 };
 #define NSINK_TYPES	((int)(sizeof(sink_type_keys) / sizeof(sink_type_keys[0])))
@@ -262,6 +264,23 @@ cfg_check_sink_keys(struct cfg_ld *ld, const config_setting_t *g, int type)
 	}
 }
 
+/* Can only this host reach a zmq endpoint (ipc://, tcp:// on loopback)? */
+static int
+endpoint_local(const char *ep)
+{
+	const char *port = strrchr(ep, ':');
+	char host[64];
+	uint8_t a[16];
+
+	if (strncmp(ep, "ipc://", 6) == 0)
+		return 1;
+	if (strncmp(ep, "tcp://", 6) != 0 || port < ep + 6 || port - ep - 6 >= (long)sizeof(host))
+		return 0;
+	snprintf(host, sizeof(host), "%.*s", (int)(port - ep - 6), ep + 6);
+	return strcmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0 ||
+	    (inet_pton(AF_INET, host, a) == 1 && a[0] == 127);
+}
+
 /* Only the settings of the sink's own type were read, so at most one of
  * these is set. */
 void
@@ -270,6 +289,17 @@ cfg_check_sink_values(struct cfg_ld *ld, const config_setting_t *g, const struct
 	if (s->endpoint != NULL && strstr(s->endpoint, "://") == NULL)
 		cfg_report(ld, g, "endpoint", "\"%s\" is not a ZeroMQ endpoint "
 		    "(e.g. \"tcp://127.0.0.1:5600\")", s->endpoint);
+	else if (s->endpoint != NULL && !s->curve_secret_key_file && !endpoint_local(s->endpoint))
+		cfg_report(ld, g, "endpoint", "\"%s\" lets other hosts read every change "
+		    "unencrypted; fix: set curve_secret_key_file and curve_allowed_clients, "
+		    "or use tcp://127.0.0.1:PORT or ipc://", s->endpoint);
+	if (s->curve_allowed_clients != NULL && s->curve_secret_key_file == NULL)
+		cfg_report(ld, g, "curve_allowed_clients", "needs curve_secret_key_file");
+	for (size_t i = 0; i < s->ncurve_allowed_clients; i++)
+		if (s->curve_allowed_clients[i] && (strlen(s->curve_allowed_clients[i]) != 40 ||
+		    strspn(s->curve_allowed_clients[i], Z85_CHARS) != 40))
+			cfg_report(ld, g, "curve_allowed_clients", "\"%s\" is not a CURVE public "
+			    "key (40 Z85 characters)", s->curve_allowed_clients[i]);
 	if (s->topic_prefix != NULL && !name_ok(s->topic_prefix, TOPIC_CHARS, 200))
 		cfg_report(ld, g, "topic_prefix", "invalid Kafka topic prefix \"%s\": use "
 		    "A-Z, a-z, 0-9, '.', '_' and '-'", s->topic_prefix);
