@@ -1,9 +1,11 @@
 /*
  * types: which non-built-in type oids are array types, learnt from pgoutput
  * Type messages, so that JSON renders their values as arrays (json_value).
- * One registry per process, not per slot: every slot of a pgcdc config reads
- * the same source database, where a type oid names one type for as long as
- * it exists, and an oid never turns from array into non-array or back.
+ * It also keeps each described type's name (the postgres sink names column
+ * types by it).  One registry per process, not per slot: every slot of a
+ * pgcdc config reads the same source database, where a type oid names one
+ * type for as long as it exists, and an oid never turns from array into
+ * non-array or back.
  * Lookups do not allocate; only types_put grows the table.
  */
 #ifndef PGCDC_TYPES_H
@@ -30,6 +32,10 @@
 void types_put(uint32_t oid, const char *nspname, const char *typname);
 /* Was oid described as an array type?  (false for oids never described) */
 bool types_is_array(uint32_t oid);
+/* The namespace and name the last Type message gave for oid (for a domain,
+ * its base type's), valid until the next types_put or types_reset; false
+ * for oids never described. */
+bool types_name(uint32_t oid, const char **nspname, const char **typname);
 /* Forget everything and free the table (tests, shutdown). */
 void types_reset(void);
 

@@ -1,0 +1,154 @@
+/*
+ * pg: internals of the postgres sink, shared by pg.c (sink ops, positions,
+ * group commit), pgpipe.c (pipelined statements and their results), pgddl.c
+ * (target tables that follow the source relations) and pgsql.c (the
+ * statements that apply a change).  One target connection per source slot,
+ * so an open transaction of one slot never holds back another's commit.
+ */
+#ifndef PGCDC_SINK_PG_H
+#define PGCDC_SINK_PG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "common/buf.h"
+#include "common/lsn.h"
+#include "sink/sink.h"
+
+#define PG_RING		2048	/* statements in flight per connection, at most */
+#define PG_PACE		128	/* ask for results every this many statements */
+#define PG_HIGH		1024	/* past this many in flight, wait for results */
+
+/* A target column as the relation describes it, with its target type. */
+struct pg_col {
+	char		*name;
+	char		*type;		/* format_type() text on the target */
+	uint32_t	 typoid;	/* on the source */
+	int32_t		 typmod;
+	uint8_t		 flags;		/* REL_COL_KEY */
+};
+
+/* A prepared statement of a table: kind 'I' insert/upsert, 'U' update,
+ * 'D' delete; mask: 2 * ncols bits, the new then the old tuple's columns
+ * left out because they are unchanged TOAST ('u'). */
+struct pg_var {
+	char		 kind;
+	uint8_t		*mask;
+	char		 name[24];
+};
+
+/* A source relation of one slot and its target table. */
+struct pg_tab {
+	uint32_t	 relid;
+	char		*schema, *table;	/* as last made to match (NULL: never) */
+	char		 replident;
+	char		*qname;		/* "schema"."table" */
+	uint16_t	 ncols;
+	struct pg_col	*cols;
+	int		 keyed;		/* upserts by key; else whole-row match */
+	uint64_t	 gen;		/* sink rel_gen when last checked */
+	int		 stale;		/* a rollback may have undone DDL: re-read */
+	struct pg_var	*vars;
+	size_t		 nvars;
+};
+
+/* A statement whose result is still to come (for the error line), or a
+ * sync point (what NULL). */
+struct pg_pend {
+	const struct pg_tab *tab;
+	const char	*what;
+	lsn_t		 lsn;		/* final_lsn of its source transaction */
+};
+
+/* One target connection in pipeline mode: a slot's. */
+struct pg_conn {
+	PGconn		*c;
+	char		 slot[64];
+	struct pg_pend	 ring[PG_RING];
+	size_t		 head;		/* oldest statement in flight */
+	size_t		 npending;	/* statements and sync points in flight */
+	int		 got;		/* the oldest statement delivered its result */
+	size_t		 unflushed;	/* statements sent since a sync or flush request */
+	lsn_t		 lsn;		/* source transaction being applied */
+	int		 in_txn;	/* target transaction open */
+	int		 unsynced;	/* commits not yet known durable */
+	int		 broken;	/* a failed send: fail the next call */
+	uint64_t	 seq;		/* for statement names */
+	struct pg_tab	**tabs;		/* by relid, open addressing */
+	size_t		 ntabs, captabs;
+	uint64_t	*chunks;	/* chunk ids written, by core chunk index */
+	size_t		 nchunks;
+};
+
+/* A row of pgcdc.positions read at open. */
+struct pg_pos {
+	char		 slot[64];
+	char		 tbl[256];	/* "" for the slot's end_lsn row */
+	lsn_t		 end_lsn;
+	uint64_t	 chunk;
+};
+
+struct pg_sink {
+	PGconn		*ctl;		/* autocommit: schemas, positions, sync */
+	struct pg_conn	**conns;
+	size_t		 nconns;
+	struct pg_conn	*last;
+	struct pg_pos	*pos;
+	size_t		 npos;
+	struct buf	 sql;		/* statement text (not on the hot path) */
+	struct buf	 vals;		/* parameter bytes of the change */
+	size_t		*offs;		/* parameter offsets in vals, SIZE_MAX null */
+	const char	**params;
+	size_t		 nparams, capparams;
+	uint8_t		*mask;
+	size_t		 capmask;
+};
+
+/* pgpipe.c: statements and results of a pipelined connection.  Every send
+ * logs and returns -1 on failure; results are checked in order, the first
+ * error is logged with its statement, table and transaction. */
+int pgpipe_prepared(struct pg_conn *pc, const char *name, int n, const char *const *vals,
+    const struct pg_tab *t, const char *what);
+int pgpipe_sql(struct pg_conn *pc, const char *sql, const struct pg_tab *t, const char *what);
+int pgpipe_prepare(struct pg_conn *pc, const char *name, const char *sql,
+    const struct pg_tab *t);
+/* Wait for every result so far (a sync point); the pipeline stays on. */
+int pgpipe_drain(struct pg_conn *pc);
+/* Drain and leave pipeline mode (for synchronous DDL), and back. */
+int pgpipe_pause(struct pg_conn *pc);
+int pgpipe_resume(struct pg_conn *pc);
+/* Queue a sync point / wait for all results (flush: sync all, then wait). */
+int pgpipe_sync(struct pg_conn *pc);
+int pgpipe_wait(struct pg_conn *pc);
+/* Run sql synchronously (pipeline off) expecting status; logs.  0 / -1. */
+int pgpipe_exec(PGconn *c, const char *sql, ExecStatusType expect, const char *what);
+/* Append name quoted as an identifier. */
+void pgpipe_ident(struct buf *b, const char *name);
+
+/* pgddl.c: make t's target table match rel (create, add, drop, rename and
+ * retype columns, the primary key) inside pc's open transaction. */
+int pgddl_sync(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t,
+    const struct rel *rel, uint64_t gen);
+/* Forget t's statements and columns (DEALLOCATE them if dealloc). */
+void pgddl_tab_clear(struct pg_conn *pc, struct pg_tab *t, int dealloc);
+
+/* The DDL that turns the table described by `have` into `want`: pure, for
+ * tests.  Appends statements ("...; ") to out; returns how many. */
+struct pgddl_col {
+	const char	*name;
+	const char	*type;
+	int		 key;
+};
+int pgddl_plan(const char *qname, int exists, const char *pkname,
+    const struct pgddl_col *have, size_t nhave, const struct pgddl_col *want,
+    size_t nwant, int keyed, struct buf *out);
+
+/* pgsql.c: queue the statement that applies c to t (op c, r, u, d, t). */
+int pgsql_apply(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t,
+    const struct sink_change *c);
+/* The SQL of t's statement kind with mask (see struct pg_var): pure. */
+void pgsql_build(const struct pg_tab *t, char kind, const uint8_t *mask, struct buf *out);
+
+#endif

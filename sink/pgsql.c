@@ -1,0 +1,353 @@
+/*
+ * pgsql: the statements that apply one change to a target table, prepared
+ * once per table and kind (and per set of unchanged TOAST columns, which an
+ * UPDATE leaves out of its SET list), then executed with the tuple's text
+ * values as parameters.  Keyed tables: upsert by key, update and delete by
+ * key.  Keyless (REPLICA IDENTITY FULL without a key): insert unless an
+ * equal row exists, update and delete one row equal to the old tuple, each
+ * column compared by its text form with IS NOT DISTINCT FROM (types without
+ * an equality operator, NULLs).  No allocation per change once warm.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "sink/pg.h"
+
+static int
+bit(const uint8_t *m, size_t i)
+{
+	return m[i >> 3] >> (i & 7) & 1;
+}
+
+/* "CAST(CAST($n AS type) AS text)" compares values of any type as the
+ * target writes them; both sides go through the same cast. */
+static void
+match(struct buf *b, const struct pg_tab *t, const uint8_t *mask, size_t off, int *n)
+{
+	const char *sep = "";
+
+	for (size_t i = 0; i < t->ncols; i++) {
+		if (mask != NULL && bit(mask, off + i))
+			continue;
+		buf_puts(b, sep);
+		buf_puts(b, "CAST(x.");
+		pgpipe_ident(b, t->cols[i].name);
+		buf_printf(b, " AS text) IS NOT DISTINCT FROM CAST(CAST($%d AS %s) AS text)",
+		    ++*n, t->cols[i].type);
+		sep = " AND ";
+	}
+	if (*sep == '\0')
+		buf_puts(b, "true");
+}
+
+/* "k1 = $n AND k2 = $n+1" over the key columns. */
+static void
+key_match(struct buf *b, const struct pg_tab *t, int *n)
+{
+	const char *sep = "";
+
+	for (size_t i = 0; i < t->ncols; i++) {
+		if (!(t->cols[i].flags & REL_COL_KEY))
+			continue;
+		buf_puts(b, sep);
+		pgpipe_ident(b, t->cols[i].name);
+		buf_printf(b, " = $%d", ++*n);
+		sep = " AND ";
+	}
+}
+
+static void
+col_list(struct buf *b, const struct pg_tab *t)
+{
+	for (size_t i = 0; i < t->ncols; i++) {
+		if (i > 0)
+			buf_puts(b, ", ");
+		pgpipe_ident(b, t->cols[i].name);
+	}
+}
+
+static void
+build_insert(const struct pg_tab *t, struct buf *b)
+{
+	const char *sep = " DO UPDATE SET ";
+	int n = 0;
+
+	buf_printf(b, "INSERT INTO %s (", t->qname);
+	col_list(b, t);
+	if (!t->keyed) {
+		buf_puts(b, ") SELECT ");
+		for (size_t i = 0; i < t->ncols; i++)
+			buf_printf(b, "%sCAST($%zu AS %s)", i ? ", " : "", i + 1, t->cols[i].type);
+		buf_printf(b, " WHERE NOT EXISTS (SELECT 1 FROM %s x WHERE ", t->qname);
+		match(b, t, NULL, 0, &n);
+		buf_puts(b, ")");
+		return;
+	}
+	buf_puts(b, ") VALUES (");
+	for (size_t i = 0; i < t->ncols; i++)
+		buf_printf(b, "%s$%zu", i ? ", " : "", i + 1);
+	buf_puts(b, ") ON CONFLICT (");
+	for (size_t i = 0, k = 0; i < t->ncols; i++) {
+		if (!(t->cols[i].flags & REL_COL_KEY))
+			continue;
+		buf_puts(b, k++ ? ", " : "");
+		pgpipe_ident(b, t->cols[i].name);
+	}
+	buf_puts(b, ")");
+	for (size_t i = 0; i < t->ncols; i++) {
+		if (t->cols[i].flags & REL_COL_KEY)
+			continue;
+		buf_puts(b, sep);
+		pgpipe_ident(b, t->cols[i].name);
+		buf_puts(b, " = EXCLUDED.");
+		pgpipe_ident(b, t->cols[i].name);
+		sep = ", ";
+	}
+	if (*sep == ' ')
+		buf_puts(b, " DO NOTHING");
+}
+
+/* One row of a keyless table equal to the old tuple, by ctid. */
+static void
+one_row(const struct pg_tab *t, const uint8_t *mask, int *n, struct buf *b)
+{
+	buf_printf(b, " WHERE ctid = (SELECT ctid FROM %s x WHERE ", t->qname);
+	match(b, t, mask, t->ncols, n);
+	buf_puts(b, " LIMIT 1)");
+}
+
+void
+pgsql_build(const struct pg_tab *t, char kind, const uint8_t *mask, struct buf *b)
+{
+	const char *sep = "";
+	int n = 0;
+
+	buf_reset(b);
+	if (kind == 'I') {
+		build_insert(t, b);
+	} else if (kind == 'D') {
+		buf_printf(b, "DELETE FROM %s", t->qname);
+		if (t->keyed) {
+			buf_puts(b, " WHERE ");
+			key_match(b, t, &n);
+		} else {
+			one_row(t, mask, &n, b);
+		}
+	} else {
+		buf_printf(b, "UPDATE %s SET ", t->qname);
+		for (size_t i = 0; i < t->ncols; i++) {
+			if (bit(mask, i))
+				continue;
+			buf_puts(b, sep);
+			pgpipe_ident(b, t->cols[i].name);
+			buf_printf(b, " = $%d", ++n);
+			sep = ", ";
+		}
+		if (t->keyed) {
+			buf_puts(b, " WHERE ");
+			key_match(b, t, &n);
+		} else {
+			one_row(t, mask, &n, b);
+		}
+	}
+	buf_putc(b, '\0');
+}
+
+/* The prepared statement of (kind, p->mask), prepared on first use. */
+static const char *
+var_get(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t, char kind)
+{
+	size_t mlen = ((size_t)t->ncols * 2 + 7) / 8;
+	struct pg_var *v;
+
+	for (size_t i = 0; i < t->nvars; i++)
+		if (t->vars[i].kind == kind && memcmp(t->vars[i].mask, p->mask, mlen) == 0)
+			return t->vars[i].name;
+	if ((v = realloc(t->vars, (t->nvars + 1) * sizeof(*v))) == NULL ||
+	    (v[t->nvars].mask = malloc(mlen ? mlen : 1)) == NULL)
+		fatal(1, "%s: out of memory", __func__);
+	t->vars = v;
+	v = &t->vars[t->nvars++];
+	v->kind = kind;
+	memcpy(v->mask, p->mask, mlen);
+	snprintf(v->name, sizeof(v->name), "pgcdc_%llu", (unsigned long long)++pc->seq);
+	pgsql_build(t, kind, p->mask, &p->sql);
+	if (pgpipe_prepare(pc, v->name, (const char *)p->sql.data, t) < 0)
+		return NULL;
+	return v->name;
+}
+
+static void
+params_reset(struct pg_sink *p, size_t most)
+{
+	if (most > p->capparams) {
+		p->capparams = most;
+		p->offs = realloc(p->offs, most * sizeof(*p->offs));
+		p->params = realloc(p->params, most * sizeof(*p->params));
+		if (p->offs == NULL || p->params == NULL)
+			fatal(1, "%s: out of memory", __func__);
+	}
+	p->nparams = 0;
+	buf_reset(&p->vals);
+}
+
+static int
+param(struct pg_sink *p, const struct pg_tab *t, const struct tuple_col *col)
+{
+	if (col->kind == 'n') {
+		p->offs[p->nparams++] = SIZE_MAX;
+		return 0;
+	}
+	if (col->kind != 't') {
+		log_error("%s: a value of %s in %s form, expected text", __func__, t->qname,
+		    col->kind == 'u' ? "unchanged TOAST" : "binary");
+		return -1;
+	}
+	p->offs[p->nparams++] = p->vals.len;
+	buf_append(&p->vals, col->data, col->len);
+	buf_putc(&p->vals, '\0');
+	return 0;
+}
+
+static int
+run(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t, char kind, const char *what)
+{
+	const char *name = var_get(p, pc, t, kind);
+
+	if (name == NULL)
+		return -1;
+	for (size_t i = 0; i < p->nparams; i++)
+		p->params[i] = p->offs[i] == SIZE_MAX ? NULL : (const char *)p->vals.data + p->offs[i];
+	return pgpipe_prepared(pc, name, (int)p->nparams, p->params, t, what);
+}
+
+/* Mask bit off + i for each 'u' column of tup; returns how many. */
+static size_t
+mask_unchanged(struct pg_sink *p, const struct tuple *tup, size_t off)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; tup != NULL && i < tup->ncols; i++)
+		if (tup->cols[i].kind == 'u') {
+			p->mask[(off + i) >> 3] |= (uint8_t)(1u << ((off + i) & 7));
+			n++;
+		}
+	return n;
+}
+
+/* Key values (keyed) or the old row's other than 'u' (keyless) as params. */
+static int
+where_params(struct pg_sink *p, const struct pg_tab *t, const struct tuple *tup)
+{
+	for (size_t i = 0; i < t->ncols; i++) {
+		if (t->keyed ? !(t->cols[i].flags & REL_COL_KEY) : tup->cols[i].kind == 'u')
+			continue;
+		if (t->keyed && tup->cols[i].kind == 'u') {
+			log_error("%s: key column %s of %s arrived as unchanged TOAST: the row "
+			    "cannot be found", __func__, t->cols[i].name, t->qname);
+			return -1;
+		}
+		if (param(p, t, &tup->cols[i]) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+upsert(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t, const struct tuple *new)
+{
+	for (size_t i = 0; i < t->ncols; i++)
+		if (param(p, t, &new->cols[i]) < 0)
+			return -1;
+	return run(p, pc, t, 'I', t->keyed ? "upsert into" : "insert into");
+}
+
+static int
+update(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t, const struct sink_change *c)
+{
+	const struct tuple *where = c->old != NULL ? c->old : c->new;
+	size_t left_out = mask_unchanged(p, c->new, 0);
+
+	if (t->keyed && left_out == 0 && c->old == NULL)
+		return upsert(p, pc, t, c->new);
+	if (!t->keyed && c->old == NULL) {
+		log_error("%s: an update of %s without its old row (REPLICA IDENTITY "
+		    "FULL is needed for a table without a key)", __func__, t->qname);
+		return -1;
+	}
+	if (left_out == t->ncols)
+		return 0;	/* nothing to set */
+	if (!t->keyed)
+		mask_unchanged(p, c->old, t->ncols);
+	for (size_t i = 0; i < t->ncols; i++)
+		if (c->new->cols[i].kind != 'u' && param(p, t, &c->new->cols[i]) < 0)
+			return -1;
+	if (where_params(p, t, where) < 0)
+		return -1;
+	return run(p, pc, t, 'U', "update of");
+}
+
+static int
+delete(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t, const struct sink_change *c)
+{
+	if (c->old == NULL) {
+		log_error("%s: a delete from %s without its old key", __func__, t->qname);
+		return -1;
+	}
+	if (!t->keyed)
+		mask_unchanged(p, c->old, t->ncols);
+	if (where_params(p, t, c->old) < 0)
+		return -1;
+	return run(p, pc, t, 'D', "delete from");
+}
+
+static int
+check_width(const struct pg_tab *t, const struct tuple *tup)
+{
+	if (tup == NULL || tup->ncols == t->ncols)
+		return 0;
+	log_error("%s: a row of %u columns for %s, which has %u", __func__,
+	    (unsigned)tup->ncols, t->qname, (unsigned)t->ncols);
+	return -1;
+}
+
+int
+pgsql_apply(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t, const struct sink_change *c)
+{
+	size_t mlen = ((size_t)t->ncols * 2 + 7) / 8;
+
+	if (c->op == 't') {
+		buf_reset(&p->sql);
+		buf_printf(&p->sql, "TRUNCATE %s", t->qname);
+		buf_putc(&p->sql, '\0');
+		return pgpipe_sql(pc, (const char *)p->sql.data, t, "truncate of");
+	}
+	if (check_width(t, c->old) < 0 || check_width(t, c->new) < 0)
+		return -1;
+	if (mlen > p->capmask) {
+		p->capmask = mlen;
+		if ((p->mask = realloc(p->mask, mlen)) == NULL)
+			fatal(1, "%s: out of memory", __func__);
+	}
+	memset(p->mask, 0, mlen);
+	params_reset(p, (size_t)t->ncols * 2);
+	switch (c->op) {
+	case 'c': case 'r':
+		if (c->new == NULL)
+			break;
+		return upsert(p, pc, t, c->new);
+	case 'u':
+		if (c->new == NULL)
+			break;
+		return update(p, pc, t, c);
+	case 'd':
+		return delete(p, pc, t, c);
+	default:
+		break;
+	}
+	log_error("%s: change of kind '%c' for %s cannot be applied", __func__, c->op, t->qname);
+	return -1;
+}
