@@ -218,12 +218,15 @@ message(struct sink *s, struct sink_slot *sl, const struct pgo_msg *m, lsn_t wal
 	return s->ops->change(s, sl, &c);
 }
 
-/* A non-transactional message is a unit of its own, held once applied is
- * past its lsn (the worker expects lsn + 1). */
+/* A non-transactional message is a unit of its own, held once applied
+ * reached its lsn.  That lsn is the END of its WAL record (what decoding
+ * reports), so the next commit record may start exactly there: applied =
+ * lsn keeps that transaction (final_lsn < applied skips) and skips a replay
+ * of the message (lsn <= applied). */
 static int
 single_message(struct sink *s, struct sink_slot *sl, const struct pgo_msg *m, lsn_t wal)
 {
-	if (m->message.lsn < sl->applied)
+	if (m->message.lsn <= sl->applied)
 		return 0;	/* delivered before */
 	sl->final_lsn = m->message.lsn;
 	sl->xid = 0;
@@ -231,7 +234,7 @@ single_message(struct sink *s, struct sink_slot *sl, const struct pgo_msg *m, ls
 	sl->ordinal = 0;
 	if (message(s, sl, m, wal) < 0)
 		return -1;
-	sl->applied = m->message.lsn + 1;
+	sl->applied = m->message.lsn;
 	s->dirty = 1;
 	return s->ops->commit(s, sl);
 }

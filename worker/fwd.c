@@ -400,10 +400,10 @@ fwd_single(struct fwd *f, lsn_t lsn, lsn_t wal_lsn, const void *m, size_t n)
 	for (size_t i = 0; i < f->nsinks; i++) {
 		struct fwd_sink *s = &f->sinks[i];
 
-		if (!s->ready || lsn < s->acked)
+		if (!s->ready || lsn <= s->acked)
 			continue;
 		put(s, wal_lsn, m, n);
-		mark_commit(s, lsn + 1);
+		mark_commit(s, lsn);
 	}
 }
 

@@ -86,8 +86,8 @@ void fwd_row(struct fwd *f, uint64_t chunk, uint8_t flags, const void *m, size_t
 /* To every ready sink regardless of skipping (relation metadata). */
 void fwd_all(struct fwd *f, lsn_t wal_lsn, const void *m, size_t n);
 void fwd_commit(struct fwd *f, lsn_t end_lsn, lsn_t wal_lsn, const void *m, size_t n);
-/* A non-transactional logical message at lsn: a unit of its own, held by
- * a sink once it acked lsn + 1 (sinks apply it so). */
+/* A non-transactional logical message at lsn (the end of its record): a
+ * unit of its own, held by a sink once it acked lsn (sinks apply it so). */
 void fwd_single(struct fwd *f, lsn_t lsn, lsn_t wal_lsn, const void *m, size_t n);
 /* Send frames; only_big: just the ones past the batch size.  0 / -1. */
 int fwd_flush(struct fwd *f, int only_big);

@@ -64,6 +64,9 @@ SELECT pg_logical_emit_message(true, 'app', 'hello');
 SELECT pg_logical_emit_message(true, 'pgcdc-wm', 'ours: never in the output');
 COMMIT;
 SELECT pg_logical_emit_message(false, 'app-nt', '\x00ff'::bytea);
+-- A non-transactional message ends where the next commit record starts:
+-- the transaction around it must not be taken for one already held.
+SELECT pg_logical_emit_message(true, 'app-tx', 'a'), pg_logical_emit_message(false, 'app-nt2', 'b');
 SELECT pg_replication_origin_create('upstream');
 SELECT pg_replication_origin_session_setup('upstream');
 INSERT INTO s.rnone VALUES (3, 'from upstream');
@@ -122,6 +125,8 @@ want = [
     ("c", "s.rnone", None, {"a": 2, "v": "with message"}, None),
     ("m", "app", "aGVsbG8=", None, None),
     ("m", "app-nt", "AP8=", None, None),
+    ("m", "app-nt2", "Yg==", None, None),
+    ("m", "app-tx", "YQ==", None, None),
     ("c", "s.rnone", None, {"a": 3, "v": "from upstream"}, None),
     ("c", "s.rdef", None, {"id": 3, "v": "in-truncate", "big": None}, None),
     ("t", "s.par", None, None, None),
