@@ -9,10 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/json.h"
 #include "common/log.h"
 #include "common/types.h"
 #include "common/util.h"
 #include "sink/sink.h"
+
+#define SINK_BYTEA_OID	17	/* message content renders as bytea */
 
 int
 sink_open(struct sink *s, const struct cfg *cfg, const struct cfg_sink *conf)
@@ -49,6 +52,7 @@ sink_close(struct sink *s)
 	pgo_decoder_free(&s->dec);
 	ckpt_batch_free(&s->batch);
 	cfg_free(s->routing);
+	buf_free(&s->scratch);
 	if (s->ck)
 		ckpt_close(s->ck);
 }
@@ -125,6 +129,38 @@ feeds_us(const struct sink *s, const char *name)
 		if (strcmp(cs->sinks[i], s->conf->name) == 0)
 			return 1;
 	return 0;
+}
+
+void
+sink_json_event(struct sink *s, const struct sink_slot *sl, const struct sink_change *c,
+    struct buf *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	struct json_src src = {
+		.name = sl->name, .db = sl->db, .commit_ts = sl->commit_ts,
+		.xid = sl->xid, .lsn = c->wal_lsn ? c->wal_lsn : sl->final_lsn,
+		.commit_lsn = sl->final_lsn, .ordinal = sl->ordinal,
+		.snapshot = c->snapshot ? c->snapshot : "false",
+		.origin = sl->origin[0] ? sl->origin : NULL,
+	};
+
+	if (c->op != 'm') {
+		json_envelope(out, c->op, c->rel, c->old, c->old_kind, c->new, &src, s->now_ms);
+		return;
+	}
+	json_envelope(out, 'm', NULL, NULL, 0, NULL, &src, s->now_ms);
+	out->len--;	/* reopen the object */
+	buf_puts(out, ",\"message\":{\"prefix\":");
+	json_str(out, c->msg->message.prefix, strlen(c->msg->message.prefix));
+	buf_puts(out, ",\"content\":");
+	buf_reset(&s->scratch);		/* bytea's hex form, rendered as base64 */
+	buf_puts(&s->scratch, "\\x");
+	for (uint32_t i = 0; i < c->msg->message.len; i++) {
+		buf_putc(&s->scratch, hex[c->msg->message.content[i] >> 4]);
+		buf_putc(&s->scratch, hex[c->msg->message.content[i] & 15]);
+	}
+	json_value(out, SINK_BYTEA_OID, s->scratch.data, s->scratch.len);
+	buf_puts(out, "}}");
 }
 
 void

@@ -23,7 +23,6 @@
 #include "sink/sink.h"
 
 #define JSONL_WRITE_AT	(1024 * 1024)	/* write pending bytes out past this */
-#define JSONL_BYTEA_OID	17		/* message content renders as bytea */
 
 struct jfile {
 	char		 name[300];	/* directory name: escaped schema.table */
@@ -49,7 +48,6 @@ struct jsonl {
 	uint64_t	 last_gen;	/* sink rel_gen when last was cached */
 	struct jfile	**touched;	/* files written by open transactions */
 	size_t		 ntouched, cap;
-	struct buf	 scratch;
 };
 
 struct jrec {		/* LMDB value of sink/<sink>/file/<name> */
@@ -277,34 +275,20 @@ touch(struct sink *s, struct sink_slot *sl, struct jfile *f)
 	return 0;
 }
 
-/* op m: the envelope without rows, then "message":{"prefix","content"}
- * with the content in base64 (Debezium's form), in "@messages.<slot>". */
+/* The file of change c: its table's, or "@messages.<slot>" for op m. */
 static struct jfile *
-put_message(struct sink *s, struct sink_slot *sl, const struct sink_change *c,
-    const struct json_src *src)
+file_of(struct sink *s, struct sink_slot *sl, const struct sink_change *c)
 {
-	static const char hex[] = "0123456789abcdef";
-	struct jsonl *j = s->impl;
 	char name[96];
 	struct jfile *f;
 
-	snprintf(name, sizeof(name), "@messages.%s", sl->name);
-	if ((f = file_named(s, name)) == NULL || touch(s, sl, f) < 0)
-		return NULL;
-	json_envelope(&f->pending, 'm', NULL, NULL, 0, NULL, src, s->now_ms);
-	f->pending.len--;	/* reopen the object */
-	buf_puts(&f->pending, ",\"message\":{\"prefix\":");
-	json_str(&f->pending, c->msg->message.prefix, strlen(c->msg->message.prefix));
-	buf_puts(&f->pending, ",\"content\":");
-	buf_reset(&j->scratch);
-	buf_puts(&j->scratch, "\\x");
-	for (uint32_t i = 0; i < c->msg->message.len; i++) {
-		buf_putc(&j->scratch, hex[c->msg->message.content[i] >> 4]);
-		buf_putc(&j->scratch, hex[c->msg->message.content[i] & 15]);
+	if (c->op == 'm') {
+		snprintf(name, sizeof(name), "@messages.%s", sl->name);
+		f = file_named(s, name);
+	} else {
+		f = file_get(s, c->rel);
 	}
-	json_value(&f->pending, JSONL_BYTEA_OID, j->scratch.data, j->scratch.len);
-	buf_puts(&f->pending, "}}");
-	return f;
+	return f == NULL || touch(s, sl, f) < 0 ? NULL : f;
 }
 
 /* Commit time (PostgreSQL epoch, us) in Unix ms. */
@@ -382,23 +366,12 @@ txn_end(struct sink *s, struct sink_slot *sl)
 static int
 jsonl_change(struct sink *s, struct sink_slot *sl, const struct sink_change *c)
 {
-	struct json_src src = {
-		.name = sl->name, .db = sl->db, .commit_ts = sl->commit_ts,
-		.xid = sl->xid, .lsn = c->wal_lsn ? c->wal_lsn : sl->final_lsn,
-		.commit_lsn = sl->final_lsn, .ordinal = sl->ordinal,
-		.snapshot = c->snapshot ? c->snapshot : "false",
-		.origin = sl->origin[0] ? sl->origin : NULL,
-	};
-	struct jfile *f;
+	struct jfile *f = file_of(s, sl, c);
 
-	if (c->op == 'm')
-		f = put_message(s, sl, c, &src);
-	else if ((f = file_get(s, c->rel)) != NULL && touch(s, sl, f) == 0)
-		json_envelope(&f->pending, c->op, c->rel, c->old, c->old_kind, c->new, &src,
-		    s->now_ms);
-	else
+	if (f == NULL)
 		return -1;
-	if (f == NULL || (s->conf->transactions && txn_event(s, sl, f) < 0))
+	sink_json_event(s, sl, c, &f->pending);
+	if (s->conf->transactions && txn_event(s, sl, f) < 0)
 		return -1;
 	buf_putc(&f->pending, '\n');
 	if (f->pending.len >= JSONL_WRITE_AT)
@@ -577,7 +550,6 @@ jsonl_close(struct sink *s)
 		free(f);
 	}
 	free(j->touched);
-	buf_free(&j->scratch);
 	free(j);
 	s->impl = NULL;
 }

@@ -103,6 +103,7 @@ struct sink {
 	int			 dirty;		/* commits since the last flush */
 	uint64_t		 rel_gen;	/* bumped on every relation change */
 	struct cfg		*routing;	/* reloaded config (HUP): which slots feed us */
+	struct buf		 scratch;
 };
 
 extern const struct sink_ops sink_jsonl_ops;
@@ -118,6 +119,11 @@ int sink_frame(struct sink *s, const char *rid, const void *frame, size_t len);
 /* HUP: read the config again for which slots feed this sink (a slot added
  * by a reload that left this sink unchanged).  Errors keep the old view. */
 void sink_reload_routing(struct sink *s);
+/* Append change c of slot sl as one Debezium JSON event (no newline), as
+ * every JSON sink writes it; op m: the envelope without rows and
+ * "message":{"prefix","content"} with the content in base64. */
+void sink_json_event(struct sink *s, const struct sink_slot *sl, const struct sink_change *c,
+    struct buf *out);
 /* Flush if dirty.  Returns 0 / -1. */
 int sink_flush(struct sink *s);
 struct sink_slot *sink_slot_find(struct sink *s, const char *name);

@@ -31,7 +31,6 @@
 #define ZF_Z85_LEN	40
 #define ZF_ZAP_ENDPOINT	"inproc://zeromq.zap.01"	/* fixed by RFC 27 */
 #define ZF_ZAP_PARTS	7	/* version .. mechanism, one credential (CURVE) */
-#define ZF_BYTEA_OID	17	/* message content renders as bytea */
 #define ZF_REFUSED_LOG_MS 1000	/* log a refused client at most this often */
 
 struct zfeed {
@@ -47,7 +46,6 @@ struct zfeed {
 	unsigned	 refused_quiet;		/* refusals since then, not logged */
 	struct buf	 topic;
 	struct buf	 msg;
-	struct buf	 scratch;
 };
 
 /* ---- ZAP handler (RFC 27), its own thread ---- */
@@ -346,52 +344,18 @@ send_part(void *sock, const struct buf *b, int flags)
 	return 0;
 }
 
-/* op m: the envelope without rows, then "message":{"prefix","content"}
- * with the content in base64, as the jsonl sink writes it. */
-static void
-put_message(struct zfeed *z, const struct sink_change *c, const struct json_src *src,
-    int64_t now_ms)
-{
-	static const char hex[] = "0123456789abcdef";
-	const uint8_t *p = c->msg->message.content;
-
-	json_envelope(&z->msg, 'm', NULL, NULL, 0, NULL, src, now_ms);
-	z->msg.len--;	/* reopen the object */
-	buf_puts(&z->msg, ",\"message\":{\"prefix\":");
-	json_str(&z->msg, c->msg->message.prefix, strlen(c->msg->message.prefix));
-	buf_puts(&z->msg, ",\"content\":");
-	buf_reset(&z->scratch);
-	buf_puts(&z->scratch, "\\x");
-	for (uint32_t i = 0; i < c->msg->message.len; i++) {
-		buf_putc(&z->scratch, hex[p[i] >> 4]);
-		buf_putc(&z->scratch, hex[p[i] & 15]);
-	}
-	json_value(&z->msg, ZF_BYTEA_OID, z->scratch.data, z->scratch.len);
-	buf_puts(&z->msg, "}}");
-}
-
 static int
 zf_change(struct sink *s, struct sink_slot *sl, const struct sink_change *c)
 {
 	struct zfeed *z = s->impl;
-	struct json_src src = {
-		.name = sl->name, .db = sl->db, .commit_ts = sl->commit_ts,
-		.xid = sl->xid, .lsn = c->wal_lsn ? c->wal_lsn : sl->final_lsn,
-		.commit_lsn = sl->final_lsn, .ordinal = sl->ordinal,
-		.snapshot = c->snapshot ? c->snapshot : "false",
-		.origin = sl->origin[0] ? sl->origin : NULL,
-	};
 
 	buf_reset(&z->topic);
 	buf_reset(&z->msg);
-	if (c->op == 'm') {
+	if (c->op == 'm')
 		buf_printf(&z->topic, "@messages.%s", sl->name);
-		put_message(z, c, &src, s->now_ms);
-	} else {
+	else
 		buf_printf(&z->topic, "%s.%s", c->rel->schema, c->rel->table);
-		json_envelope(&z->msg, c->op, c->rel, c->old, c->old_kind, c->new, &src,
-		    s->now_ms);
-	}
+	sink_json_event(s, sl, c, &z->msg);
 	if (send_part(z->pub, &z->topic, ZMQ_SNDMORE) < 0 || send_part(z->pub, &z->msg, 0) < 0) {
 		log_error("%s: send on %s: %s", __func__, s->conf->endpoint, zmq_strerror(errno));
 		return -1;
@@ -448,7 +412,6 @@ zf_close(struct sink *s)
 	free(z->clients);
 	buf_free(&z->topic);
 	buf_free(&z->msg);
-	buf_free(&z->scratch);
 	free(z);
 	s->impl = NULL;
 }
