@@ -156,8 +156,11 @@ static int
 pg_held(struct sink *s, const char *slot, lsn_t *applied)
 {
 	const struct pg_pos *e = pos_find(s->impl, slot, "");
+	char l[LSN_BUFLEN];
 
 	*applied = e ? e->end_lsn : 0;
+	log_info("slot %s: the target holds its transactions up to %s", slot,
+	    lsn_format(*applied, l));
 	return 0;
 }
 

@@ -1,0 +1,214 @@
+/*
+ * test_pg_sink: the postgres sink's pure parts, without a server: the DDL
+ * that makes a target table follow its relation (pgddl_plan), the SQL of
+ * the statements that apply changes (pgsql_build: keys, unchanged TOAST
+ * masks, keyless whole-row matching, parameter numbering), and the type
+ * names kept from Type messages (types_name).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "common/types.h"
+#include "sink/pg.h"
+
+static const char *
+plan(int exists, const char *pk, const struct pgddl_col *have, size_t nhave,
+    const struct pgddl_col *want, size_t nwant, int keyed, int *n)
+{
+	static struct buf b;
+
+	buf_reset(&b);
+	*n = pgddl_plan("\"s\".\"t\"", exists, pk, have, nhave, want, nwant, keyed, &b);
+	buf_putc(&b, '\0');
+	return (const char *)b.data;
+}
+
+static void
+test_plan_create(void **state)
+{
+	struct pgddl_col want[] = {
+		{ "id", "integer", 1 }, { "we\"ird", "character varying(20)", 0 }, { "k2", "text", 1 },
+	};
+	int n;
+
+	(void)state;
+	assert_string_equal(plan(0, NULL, NULL, 0, want, 3, 1, &n),
+	    "CREATE TABLE \"s\".\"t\" (\"id\" integer, \"we\"\"ird\" character varying(20), "
+	    "\"k2\" text, PRIMARY KEY (\"id\", \"k2\")); ");
+	assert_int_equal(n, 1);
+	assert_string_equal(plan(0, NULL, NULL, 0, want, 2, 0, &n),
+	    "CREATE TABLE \"s\".\"t\" (\"id\" integer, \"we\"\"ird\" character varying(20)); ");
+}
+
+static void
+test_plan_columns(void **state)
+{
+	struct pgddl_col have[] = {
+		{ "id", "integer", 1 }, { "a", "integer", 0 }, { "b", "text", 0 }, { "gone", "text", 0 },
+	};
+	struct pgddl_col same[] = {
+		{ "id", "integer", 1 }, { "a", "integer", 0 }, { "b", "text", 0 }, { "gone", "text", 0 },
+	};
+	/* b renamed to bee (same place, same type), a retyped; gone dropped and
+	 * c added at its place with its type read as a rename too */
+	struct pgddl_col want[] = {
+		{ "id", "integer", 1 }, { "a", "bigint", 0 }, { "bee", "text", 0 }, { "c", "text", 0 },
+	};
+	/* at the same place but another type: not a rename */
+	struct pgddl_col other[] = {
+		{ "id", "integer", 1 }, { "a", "integer", 0 }, { "bee", "integer", 0 }, { "gone", "text", 0 },
+	};
+	int n;
+
+	(void)state;
+	assert_string_equal(plan(1, "t_pkey", have, 4, same, 4, 1, &n), "");
+	assert_int_equal(n, 0);
+	assert_string_equal(plan(1, "t_pkey", have, 4, want, 4, 1, &n),
+	    "ALTER TABLE \"s\".\"t\" RENAME COLUMN \"b\" TO \"bee\"; "
+	    "ALTER TABLE \"s\".\"t\" RENAME COLUMN \"gone\" TO \"c\"; "
+	    "ALTER TABLE \"s\".\"t\" ALTER COLUMN \"a\" TYPE bigint USING CAST(CAST(\"a\" AS text) AS bigint); ");
+	assert_int_equal(n, 3);
+	/* c of another type than gone: drop + add */
+	want[3].type = "integer";
+	assert_string_equal(plan(1, "t_pkey", have, 4, want, 4, 1, &n),
+	    "ALTER TABLE \"s\".\"t\" RENAME COLUMN \"b\" TO \"bee\"; "
+	    "ALTER TABLE \"s\".\"t\" ALTER COLUMN \"a\" TYPE bigint USING CAST(CAST(\"a\" AS text) AS bigint); "
+	    "ALTER TABLE \"s\".\"t\" DROP COLUMN \"gone\"; "
+	    "ALTER TABLE \"s\".\"t\" ADD COLUMN \"c\" integer; ");
+	assert_string_equal(plan(1, "t_pkey", have, 4, other, 4, 1, &n),
+	    "ALTER TABLE \"s\".\"t\" DROP COLUMN \"b\"; "
+	    "ALTER TABLE \"s\".\"t\" ADD COLUMN \"bee\" integer; ");
+	assert_int_equal(n, 2);
+	/* a column added at the end, one dropped in the middle */
+	assert_string_equal(plan(1, "t_pkey", have, 3, have, 4, 1, &n),
+	    "ALTER TABLE \"s\".\"t\" ADD COLUMN \"gone\" text; ");
+	assert_string_equal(plan(1, "t_pkey", same, 4, (struct pgddl_col[]){ same[0], same[2], same[3] }, 3, 1, &n),
+	    "ALTER TABLE \"s\".\"t\" DROP COLUMN \"a\"; ");
+}
+
+static void
+test_plan_key(void **state)
+{
+	struct pgddl_col have[] = { { "id", "integer", 1 }, { "a", "integer", 0 } };
+	struct pgddl_col want[] = { { "id", "integer", 1 }, { "a", "integer", 1 } };
+	struct pgddl_col nokey[] = { { "id", "integer", 0 }, { "a", "integer", 0 } };
+	int n;
+
+	(void)state;
+	assert_string_equal(plan(1, "t_pkey", have, 2, want, 2, 1, &n),
+	    "ALTER TABLE \"s\".\"t\" DROP CONSTRAINT IF EXISTS \"t_pkey\"; "
+	    "ALTER TABLE \"s\".\"t\" ADD PRIMARY KEY (\"id\", \"a\"); ");
+	assert_string_equal(plan(1, NULL, nokey, 2, want, 2, 1, &n),
+	    "ALTER TABLE \"s\".\"t\" ADD PRIMARY KEY (\"id\", \"a\"); ");
+	/* keyless (REPLICA IDENTITY FULL): an existing key stays */
+	assert_string_equal(plan(1, "t_pkey", have, 2, nokey, 2, 0, &n), "");
+	/* a renamed key column is still the key */
+	assert_string_equal(plan(1, "t_pkey", have, 2,
+	    (struct pgddl_col[]){ { "ident", "integer", 1 }, { "a", "integer", 0 } }, 2, 1, &n),
+	    "ALTER TABLE \"s\".\"t\" RENAME COLUMN \"id\" TO \"ident\"; ");
+}
+
+/* A table (id key, v, big) or keyless (a, b). */
+static struct pg_col cols3[] = {
+	{ "id", "integer", 23, -1, REL_COL_KEY }, { "v", "text", 25, -1, 0 }, { "big", "text", 25, -1, 0 },
+};
+static struct pg_col cols2[] = {
+	{ "a", "integer", 23, -1, 0 }, { "j", "json", 114, -1, 0 },
+};
+
+static const char *
+build(const struct pg_tab *t, char kind, uint8_t mask)
+{
+	static struct buf b;
+	uint8_t m[2] = { mask, 0 };
+
+	pgsql_build(t, kind, m, &b);
+	return (const char *)b.data;
+}
+
+static void
+test_build_keyed(void **state)
+{
+	struct pg_tab t = { .qname = "\"s\".\"t\"", .ncols = 3, .cols = cols3, .keyed = 1 };
+	struct pg_tab k = { .qname = "\"s\".\"k\"", .ncols = 1, .cols = cols3, .keyed = 1 };
+
+	(void)state;
+	assert_string_equal(build(&t, 'I', 0),
+	    "INSERT INTO \"s\".\"t\" (\"id\", \"v\", \"big\") VALUES ($1, $2, $3) ON CONFLICT (\"id\") "
+	    "DO UPDATE SET \"v\" = EXCLUDED.\"v\", \"big\" = EXCLUDED.\"big\"");
+	assert_string_equal(build(&k, 'I', 0),
+	    "INSERT INTO \"s\".\"k\" (\"id\") VALUES ($1) ON CONFLICT (\"id\") DO NOTHING");
+	/* big unchanged (bit 2): left out of SET; the key is the last parameter */
+	assert_string_equal(build(&t, 'U', 1 << 2),
+	    "UPDATE \"s\".\"t\" SET \"id\" = $1, \"v\" = $2 WHERE \"id\" = $3");
+	assert_string_equal(build(&t, 'U', 0),
+	    "UPDATE \"s\".\"t\" SET \"id\" = $1, \"v\" = $2, \"big\" = $3 WHERE \"id\" = $4");
+	assert_string_equal(build(&t, 'D', 0), "DELETE FROM \"s\".\"t\" WHERE \"id\" = $1");
+}
+
+static void
+test_build_keyless(void **state)
+{
+	struct pg_tab t = { .qname = "\"s\".\"f\"", .ncols = 2, .cols = cols2, .keyed = 0 };
+
+	(void)state;
+	assert_string_equal(build(&t, 'I', 0),
+	    "INSERT INTO \"s\".\"f\" (\"a\", \"j\") SELECT CAST($1 AS integer), CAST($2 AS json) "
+	    "WHERE NOT EXISTS (SELECT 1 FROM \"s\".\"f\" x WHERE "
+	    "CAST(x.\"a\" AS text) IS NOT DISTINCT FROM CAST(CAST($1 AS integer) AS text) AND "
+	    "CAST(x.\"j\" AS text) IS NOT DISTINCT FROM CAST(CAST($2 AS json) AS text))");
+	/* new j unchanged (bit 1), old j unchanged too (bit 2 + 1) */
+	assert_string_equal(build(&t, 'U', 1 << 1 | 1 << 3),
+	    "UPDATE \"s\".\"f\" SET \"a\" = $1 WHERE ctid = (SELECT ctid FROM \"s\".\"f\" x WHERE "
+	    "CAST(x.\"a\" AS text) IS NOT DISTINCT FROM CAST(CAST($2 AS integer) AS text) LIMIT 1)");
+	assert_string_equal(build(&t, 'D', 0),
+	    "DELETE FROM \"s\".\"f\" WHERE ctid = (SELECT ctid FROM \"s\".\"f\" x WHERE "
+	    "CAST(x.\"a\" AS text) IS NOT DISTINCT FROM CAST(CAST($1 AS integer) AS text) AND "
+	    "CAST(x.\"j\" AS text) IS NOT DISTINCT FROM CAST(CAST($2 AS json) AS text) LIMIT 1)");
+}
+
+static void
+test_types_name(void **state)
+{
+	const char *nsp, *typ;
+
+	(void)state;
+	types_reset();
+	assert_false(types_name(16390, &nsp, &typ));
+	types_put(16390, "public", "mood");
+	types_put(16391, "pg_catalog", "int4");	/* a domain: its base type's name */
+	types_put(16385, "my schema", "_pair");
+	assert_true(types_name(16390, &nsp, &typ));
+	assert_string_equal(nsp, "public");
+	assert_string_equal(typ, "mood");
+	assert_true(types_name(16385, &nsp, &typ));
+	assert_string_equal(nsp, "my schema");
+	assert_string_equal(typ, "_pair");
+	assert_true(types_is_array(16385));
+	types_put(16390, "other", "renamed");	/* dropped, oid reused */
+	assert_true(types_name(16390, &nsp, &typ));
+	assert_string_equal(typ, "renamed");
+	assert_true(types_name(16391, &nsp, &typ));
+	assert_string_equal(nsp, "pg_catalog");
+	types_reset();
+	assert_false(types_name(16390, &nsp, &typ));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_plan_create),
+		cmocka_unit_test(test_plan_columns),
+		cmocka_unit_test(test_plan_key),
+		cmocka_unit_test(test_build_keyed),
+		cmocka_unit_test(test_build_keyless),
+		cmocka_unit_test(test_types_name),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
