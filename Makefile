@@ -58,7 +58,7 @@ $(SUP_A): $(call obj,$(SUP_SRC))
 	$(AR) rcs $@ $^
 
 $(BUILD)/pgcdc: $(call obj,supervisor/main.c) $(SUP_A) $(COMMON_A)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lmicrohttpd
 $(BUILD)/pgcdc-worker: $(call obj,worker/main.c) $(WORKER_A) $(COMMON_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/pgcdc-sink: $(call obj,sink/main.c) $(SINK_A) $(COMMON_A)

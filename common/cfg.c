@@ -28,7 +28,7 @@ enum { STR_REQUIRED = 1, STR_EMPTY_OK = 2 };
 
 static const char *const top_keys[] = { "state_dir", "run_dir", "log", "source",
 	"snapshot", "status_interval_ms", "max_unacked_bytes", "shutdown_timeout",
-	"lmdb_map_size", "slots", "sinks", NULL };
+	"lmdb_map_size", "metrics", "slots", "sinks", NULL };
 static const char *const log_keys[] = { "level", "file", NULL };
 static const char *const source_keys[] = { "conninfo", "password_file", NULL };
 static const char *const snapshot_keys[] = { "mode", "chunk_rows", NULL };
@@ -395,6 +395,7 @@ load_globals(struct cfg_ld *ld, const config_setting_t *root)
 	c->max_unacked_bytes = get_long(ld, root, "max_unacked_bytes", 64 * MIB, 1, LONG_MAX);
 	c->shutdown_timeout = (int)get_long(ld, root, "shutdown_timeout", 30, 1, 86400);
 	c->lmdb_map_size = get_long(ld, root, "lmdb_map_size", 64 * MIB, MIB, LONG_MAX);
+	c->metrics = get_str(ld, root, "metrics", STR_EMPTY_OK, NULL);
 }
 
 static void
@@ -564,6 +565,7 @@ cfg_free(struct cfg *cfg)
 	free(cfg->path);
 	free(cfg->state_dir);
 	free(cfg->run_dir);
+	free(cfg->metrics);
 	free(cfg->log_file);
 	free(cfg->conninfo);
 	free(cfg->password_file);

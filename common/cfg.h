@@ -53,6 +53,7 @@ struct cfg {
 	long		 max_unacked_bytes;	/* per sink, default 64 MiB */
 	int		 shutdown_timeout;	/* seconds, default 30 */
 	long		 lmdb_map_size;	/* bytes, default 64 MiB */
+	char		*metrics;	/* "HOST:PORT" of the Prometheus endpoint, or NULL */
 	struct cfg_slot	*slots;
 	size_t		 nslots;
 	struct cfg_sink	*sinks;

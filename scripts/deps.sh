@@ -7,7 +7,7 @@
 
 set -euo pipefail
 read -ra PKGS -d "" <<<"${DEPS_PKGS:-build-essential pkg-config libpq-dev liblmdb-dev lmdb-utils
-	libzmq3-dev libconfig-dev libcmocka-dev postgresql-15 postgresql-client-15 python3
+	libzmq3-dev libconfig-dev libcmocka-dev librdkafka-dev libmicrohttpd-dev postgresql-15 postgresql-client-15 python3
 	python3-zmq
 	procps tmux util-linux}" || true  # -d "": all lines, not just the first
 

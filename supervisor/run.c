@@ -281,6 +281,8 @@ sup_run(const char *path)
 	    S.cfg->nslots, S.cfg->nsinks);
 	start_missing(util_now_ms());
 	sup_status_write(&S.kids, status);	/* never show the last run's states */
+	if (sup_metrics_start(S.config, S.cfg->metrics) < 0)
+		log_warn("running without metrics");
 	for (;;) {
 		struct pollfd p = { .fd = sig_fd(), .events = POLLIN };
 		int timeout = child_tick(&S.kids, util_now_ms(), S.stopping);
@@ -297,6 +299,7 @@ sup_run(const char *path)
 		}
 	}
 	sup_status_write(&S.kids, status);
+	sup_metrics_stop();
 	log_info("stopped");
 	return 0;
 }

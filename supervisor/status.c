@@ -19,9 +19,8 @@
 #include "common/pgconn.h"
 #include "supervisor/sup.h"
 
-/* The source's view of the slots (NULL: not reachable). */
-static PGresult *
-server_slots(const struct cfg *cfg, char *why, size_t len)
+PGresult *
+sup_server_slots(const struct cfg *cfg, char *why, size_t len)
 {
 	enum pgconn_err err;
 	PGconn *c = pgconn_open(cfg->conninfo, cfg->password_file, 0, "pgcdc-status", &err);
@@ -138,11 +137,10 @@ sup_status_log(const struct child_table *t)
 	}
 }
 
-struct row { char kind[8], name[64], state[16]; int pid, restarts, code; };
 
 /* Look a child up in the status file; returns 1 and fills r if found. */
 static int
-file_row(const char *run_dir, const char *kind, const char *name, struct row *r)
+file_row(const char *run_dir, const char *kind, const char *name, struct sup_row *r)
 {
 	char path[PATH_MAX], line[256];
 	FILE *f;
@@ -159,8 +157,9 @@ file_row(const char *run_dir, const char *kind, const char *name, struct row *r)
 	return found;
 }
 
-static void
-row_of(const struct cfg *cfg, pid_t sup, const char *kind, const char *name, struct row *r)
+void
+sup_child_row(const struct cfg *cfg, pid_t sup, const char *kind, const char *name,
+    struct sup_row *r)
 {
 	if (!sup || !file_row(cfg->run_dir, kind, name, r)) {
 		memset(r, 0, sizeof(*r));
@@ -207,9 +206,9 @@ print_slot(const struct cfg *cfg, struct ckpt *ck, pid_t sup, const char *name,
 	char key[CKPT_KEY_MAX + 1], l[LSN_BUFLEN], st[256] = "";
 	size_t len = sizeof(st) - 1;
 	lsn_t confirmed = 0;
-	struct row r;
+	struct sup_row r;
 
-	row_of(cfg, sup, "slot", name, &r);
+	sup_child_row(cfg, sup, "slot", name, &r);
 	snprintf(key, sizeof(key), "slot/%s/confirmed", name);
 	ckpt_get_lsn(ck, key, &confirmed);
 	snprintf(key, sizeof(key), "slot/%s/status", name);
@@ -235,10 +234,10 @@ print_sink(const struct cfg *cfg, struct ckpt *ck, pid_t sup, const struct cfg_s
     int json, int first)
 {
 	char key[CKPT_KEY_MAX + 1], l[LSN_BUFLEN];
-	struct row r;
+	struct sup_row r;
 	int n = 0;
 
-	row_of(cfg, sup, "sink", k->name, &r);
+	sup_child_row(cfg, sup, "sink", k->name, &r);
 	if (json)
 		printf("%s{\"sink\":\"%s\",\"type\":\"%s\",\"state\":\"%s\",\"pid\":%d,"
 		    "\"restarts\":%d,\"last_exit\":%d,\"acked\":{", first ? "" : ",", k->name,
@@ -278,7 +277,7 @@ sup_status(const char *config, int json)
 		return 1;
 	}
 	sup = sup_running_pid(cfg->run_dir);
-	srv = server_slots(cfg, why, sizeof(why));
+	srv = sup_server_slots(cfg, why, sizeof(why));
 	if (json)
 		printf("{\"running\":%s,\"pid\":%d,\"slots\":[", sup ? "true" : "false", (int)sup);
 	else if (sup)

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include <libpq-fe.h>
+
 #include "common/cfg.h"
 #include "supervisor/child.h"
 
@@ -18,6 +20,21 @@ int sup_reload(const char *config);
 int sup_check(const char *config);
 /* `pgcdc watch -c CONFIG schema.table` (its own arguments, after "watch"). */
 int sup_watch(int argc, char **argv);
+/* Serve Prometheus metrics at listen ("HOST:PORT", IPv4; NULL or "" = off)
+ * from a thread of libmicrohttpd.  0 / -1 (logged). */
+int sup_metrics_start(const char *config, const char *listen);
+void sup_metrics_stop(void);
+/* The metrics text, read like `pgcdc status` reads. */
+int sup_metrics_write(FILE *out, const char *config);
+
+/* For status and metrics: a child's line of the supervisor's status file
+ * (state STOPPED when pgcdc does not run, UNKNOWN if not listed), and the
+ * source's pg_replication_slots (slot_name, active, lag bytes, retained
+ * bytes, wal_status, current LSN; NULL with why if unreachable). */
+struct sup_row { char kind[8], name[64], state[16]; int pid, restarts, code; };
+void sup_child_row(const struct cfg *cfg, pid_t sup, const char *kind, const char *name,
+    struct sup_row *r);
+PGresult *sup_server_slots(const struct cfg *cfg, char *why, size_t len);
 
 /* Atomically replace path with one line per child. */
 void sup_status_write(const struct child_table *t, const char *path);
