@@ -597,6 +597,15 @@ cfg_slot_name(const struct cfg_slot *s, int shard, char *buf, size_t len)
 		snprintf(buf, len, "%s_%d", s->name, shard);
 }
 
+void
+cfg_slot_publication(const struct cfg_slot *s, int shard, char *buf, size_t len)
+{
+	if (s->shards == 1)
+		snprintf(buf, len, "%s", s->publication);
+	else
+		snprintf(buf, len, "%s_%d", s->publication, shard);
+}
+
 const struct cfg_slot *
 cfg_slot_shard(const struct cfg *cfg, const char *name, int *shard)
 {

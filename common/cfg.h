@@ -75,6 +75,8 @@ const struct cfg_slot *cfg_slot_find(const struct cfg *cfg, const char *name);
 int cfg_slot_owns(const struct cfg_slot *s, const char *n);
 /* The replication slot name of shard i of s (s->name if unsharded). */
 void cfg_slot_name(const struct cfg_slot *s, int shard, char *buf, size_t len);
+/* Its publication (<publication>_<i> for shards). */
+void cfg_slot_publication(const struct cfg_slot *s, int shard, char *buf, size_t len);
 const struct cfg_sink *cfg_sink_find(const struct cfg *cfg, const char *name);
 const char *cfg_snap_mode_name(enum cfg_snap_mode m);
 const char *cfg_sink_type_name(enum cfg_sink_type t);

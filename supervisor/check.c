@@ -3,6 +3,7 @@
  * one line with its fix; exit 2 if there is any.  Read-only on the source.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/cfg.h"
@@ -52,6 +53,90 @@ check_server(PGconn *c)
 	PQclear(r);
 }
 
+/* Room for the slots and walsenders pgcdc needs (its own slots that exist
+ * already take no new room), and the state of those that exist. */
+static void
+check_headroom(PGconn *c, const struct cfg *cfg)
+{
+	PGresult *r = query1(c, "SELECT current_setting('max_replication_slots')::int, "
+	    "(SELECT count(*) FROM pg_replication_slots), "
+	    "current_setting('max_wal_senders')::int, "
+	    "(SELECT count(*) FROM pg_stat_replication)", 0, NULL);
+	int need = 0, have_own = 0;
+	char msg[256], fix[160];
+
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < cfg->nslots; i++)
+		for (int k = 0; k < cfg->slots[i].shards; k++) {
+			char name[128];
+			const char *p[1] = { name };
+			PGresult *s;
+
+			cfg_slot_name(&cfg->slots[i], k, name, sizeof(name));
+			need++;
+			s = query1(c, "SELECT active, coalesce(wal_status, ''), plugin, coalesce("
+			    "(SELECT application_name FROM pg_stat_replication WHERE pid = active_pid), '') "
+			    "FROM pg_replication_slots WHERE slot_name = $1", 1, p);
+			if (s == NULL)
+				continue;	/* created on first start */
+			have_own++;
+			if (strcmp(PQgetvalue(s, 0, 1), "lost") == 0) {
+				snprintf(msg, sizeof(msg), "replication slot %s is invalidated (its WAL "
+				    "was removed)", name);
+				problem(msg, "see README \"Re-snapshot\": drop the slot and start over");
+			} else if (strcmp(PQgetvalue(s, 0, 2), "pgoutput") != 0) {
+				snprintf(msg, sizeof(msg), "replication slot %s uses plugin %s", name,
+				    PQgetvalue(s, 0, 2));
+				problem(msg, "drop it or give the pgcdc slot another name");
+			} else if (strcmp(PQgetvalue(s, 0, 0), "t") == 0 &&
+			    strncmp(PQgetvalue(s, 0, 3), "pgcdc-", 6) != 0) {
+				snprintf(msg, sizeof(msg), "replication slot %s is in use by another "
+				    "consumer (%s)", name, PQgetvalue(s, 0, 3));
+				problem(msg, "stop that consumer or give the pgcdc slot another name");
+			}
+			PQclear(s);
+		}
+	if (atoi(PQgetvalue(r, 0, 1)) + need - have_own > atoi(PQgetvalue(r, 0, 0))) {
+		snprintf(msg, sizeof(msg), "max_replication_slots = %s, %s in use, pgcdc needs %d "
+		    "more", PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), need - have_own);
+		snprintf(fix, sizeof(fix), "raise max_replication_slots to at least %d and restart "
+		    "PostgreSQL", atoi(PQgetvalue(r, 0, 1)) + need - have_own);
+		problem(msg, fix);
+	}
+	if (atoi(PQgetvalue(r, 0, 3)) + need > atoi(PQgetvalue(r, 0, 2))) {
+		snprintf(msg, sizeof(msg), "max_wal_senders = %s, %s streaming now, pgcdc needs %d",
+		    PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3), need);
+		snprintf(fix, sizeof(fix), "raise max_wal_senders to at least %d and restart "
+		    "PostgreSQL", atoi(PQgetvalue(r, 0, 3)) + need);
+		problem(msg, fix);
+	}
+	PQclear(r);
+}
+
+/* A publication that exists must be one the role may alter (its owner). */
+static void
+check_publication(PGconn *c, const struct cfg_slot *s)
+{
+	for (int k = 0; k < s->shards; k++) {
+		char pub[256], msg[384];
+		const char *p[1] = { pub };
+		PGresult *r;
+
+		cfg_slot_publication(s, k, pub, sizeof(pub));
+		if ((r = query1(c, "SELECT pg_has_role(pubowner, 'USAGE') OR "
+		    "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user) "
+		    "FROM pg_publication WHERE pubname = $1", 1, p)) == NULL)
+			continue;	/* created on first start */
+		if (strcmp(PQgetvalue(r, 0, 0), "t") != 0) {
+			snprintf(msg, sizeof(msg), "publication %s belongs to another role: pgcdc "
+			    "cannot keep its table list", pub);
+			problem(msg, "ALTER PUBLICATION ... OWNER TO <pgcdc's role>");
+		}
+		PQclear(r);
+	}
+}
+
 static void
 check_table(PGconn *c, const char *slot, const char *table)
 {
@@ -96,6 +181,9 @@ sup_check(const char *config)
 		problems++;
 	} else {
 		check_server(c);
+		check_headroom(c, cfg);
+		for (size_t i = 0; i < cfg->nslots; i++)
+			check_publication(c, &cfg->slots[i]);
 		for (size_t i = 0; i < cfg->nslots; i++)
 			for (size_t j = 0; j < cfg->slots[i].ntables; j++)
 				check_table(c, cfg->slots[i].name, cfg->slots[i].tables[j]);

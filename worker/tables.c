@@ -160,8 +160,7 @@ tables_resolve(const struct cfg *cfg, const char *name, struct ckpt *ck,
 	}
 	*out = *s;
 	out->name = dup(name);
-	cfg_slot_name(&(struct cfg_slot){ .name = s->publication, .shards = s->shards },
-	    shard, pub, sizeof(pub));
+	cfg_slot_publication(s, shard, pub, sizeof(pub));
 	out->publication = dup(pub);
 	out->shards = 1;
 	out->tables = NULL;

@@ -5,7 +5,8 @@
 # exactly one publication), snapshotted and streamed.  A table created later
 # that matches the pattern is picked up on reload by the shard it hashes to
 # (only that worker restarts; the others keep their pids), and no existing
-# table moves.  Every table's rows arrive exactly once.
+# table moves.  Every table's rows arrive exactly once.  Before that, pgcdc
+# check reports a server short of replication slots and a foreign slot.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../pgcdc.sh"
 t_setup
@@ -14,6 +15,20 @@ for i in $(seq -w 0 39); do
 	echo "CREATE TABLE sh.t_$i (id int PRIMARY KEY, v text);
 INSERT INTO sh.t_$i SELECT g, 'r' FROM generate_series(1, 10) g;"
 done | t_sql_file /dev/stdin >/dev/null
+# check first: 30 shards need more replication slots than the server has,
+# and a slot of another plugin sits under one of their names.
+t_sql "SELECT 1 FROM pg_create_logical_replication_slot('chk_0', 'test_decoding')" >/dev/null
+t_config "$T_DIR/chk.cfg" chk "sh.t_*" "$T_DIR/chk-out" "$T_DIR/chk-state"
+sed -i 's/sinks = \[ "out" \]; }/sinks = [ "out" ]; shards = 30; }/' "$T_DIR/chk.cfg"
+rc=0
+"$(t_bin)/pgcdc" check -c "$T_DIR/chk.cfg" >"$T_DIR/chk.txt" 2>&1 || rc=$?
+cat "$T_DIR/chk.txt"
+t_assert_eq 2 "$rc" "pgcdc check exit code"
+grep -q "^problem: replication slot chk_0 uses plugin test_decoding; fix: " "$T_DIR/chk.txt" ||
+	t_fail "check does not name the foreign slot"
+grep -qE "^problem: max_replication_slots = [0-9]+, [0-9]+ in use, pgcdc needs 29 more; fix: raise" \
+	"$T_DIR/chk.txt" || t_fail "check does not say the server lacks replication slots"
+t_sql "SELECT pg_drop_replication_slot('chk_0')" >/dev/null
 T_CFG_EXTRA='snapshot = { mode = "initial"; chunk_rows = 100; };' t_pgcdc_config sh "sh.t_*"
 sed -i 's/sinks = \[ "out" \]; }/sinks = [ "out" ]; shards = 4; }/' "$T_CFG"
 grep -q "shards = 4" "$T_CFG" || t_fail "config edit failed"
