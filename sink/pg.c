@@ -67,8 +67,8 @@ connect_to(const struct sink *s, const char *role, int sync)
 		return c;
 	}
 	log_redact(s->conf->conninfo, safe, sizeof(safe));
-	log_error("%s: connect to the target (%s) for %s: %.*s", __func__, safe, role,
-	    c ? (int)strcspn(PQerrorMessage(c), "\n") : 13, c ? PQerrorMessage(c) : "out of memory");
+	log_error("%s: connect to the target (%s) for %s: %s", __func__, safe, role,
+	    c ? pgpipe_msg(c, NULL) : "out of memory");
 	PQfinish(c);
 	return NULL;
 }
@@ -81,8 +81,7 @@ exec1(PGconn *c, const char *sql, const char *arg, ExecStatusType expect, const 
 	int rc = 0;
 
 	if (PQresultStatus(r) != expect) {
-		log_error("%s on the target failed: %.*s", what,
-		    (int)strcspn(PQerrorMessage(c), "\n"), PQerrorMessage(c));
+		log_error("%s on the target failed: %s", what, pgpipe_msg(c, NULL));
 		rc = -1;
 	}
 	PQclear(r);
@@ -99,9 +98,9 @@ load_positions(struct sink *s, struct pg_sink *p)
 	int n = PQntuples(r);
 
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		log_error("%s: reading pgcdc.positions on the target: %.*s (a table of that "
+		log_error("%s: reading pgcdc.positions on the target: %s (a table of that "
 		    "name with other columns? pgcdc needs sink, slot, tbl, end_lsn, chunk)",
-		    __func__, (int)strcspn(PQerrorMessage(p->ctl), "\n"), PQerrorMessage(p->ctl));
+		    __func__, pgpipe_msg(p->ctl, NULL));
 		PQclear(r);
 		return -1;
 	}
@@ -200,8 +199,8 @@ conn_setup(struct sink *s, struct pg_conn *pc)
 	ok = ok && PQresultStatus(r) == PGRES_COMMAND_OK;
 	PQclear(r);
 	if (!ok) {
-		log_error("%s: preparing position statements on the target: %.*s", __func__,
-		    (int)strcspn(PQerrorMessage(pc->c), "\n"), PQerrorMessage(pc->c));
+		log_error("%s: preparing position statements on the target: %s", __func__,
+		    pgpipe_msg(pc->c, NULL));
 		return -1;
 	}
 	return pgpipe_resume(pc);
@@ -280,7 +279,8 @@ pg_change(struct sink *s, struct sink_slot *sl, const struct sink_change *c)
 		pc->in_txn = 1;
 	}
 	t = tab_get(pc, c->rel->relid);
-	if ((t->gen != s->rel_gen || t->stale) && pgddl_sync(s->impl, pc, t, c->rel, s->rel_gen) < 0)
+	if ((t->gen != s->rel_gen || t->stale) && (pgsql_flush(s->impl, pc) < 0 ||
+	    pgddl_sync(s->impl, pc, t, c->rel, s->rel_gen) < 0))
 		return -1;
 	return pgsql_apply(s->impl, pc, t, c);
 }
@@ -324,7 +324,8 @@ pg_commit(struct sink *s, struct sink_slot *sl)
 		return 0;	/* nothing written: LMDB alone keeps the position */
 	if (pc->broken)
 		return -1;
-	if (pgpipe_prepared(pc, "pgcdc_pos", 3, v, NULL, "position") < 0 ||
+	if (pgsql_flush(s->impl, pc) < 0 ||
+	    pgpipe_prepared(pc, "pgcdc_pos", 3, v, NULL, "position") < 0 ||
 	    put_chunks(s, sl, pc) < 0 || pgpipe_sql(pc, "COMMIT", NULL, "COMMIT") < 0)
 		return -1;
 	pc->in_txn = 0;
@@ -340,6 +341,9 @@ pg_rollback(struct sink *s, struct sink_slot *sl)
 	if (pc == NULL || !pc->in_txn)
 		return;
 	pc->in_txn = 0;
+	pc->batch.tab = NULL;
+	pc->batch.rows = 0;
+	buf_reset(&pc->batch.vals);
 	if (!pc->broken && pgpipe_sql(pc, "ROLLBACK", NULL, "ROLLBACK") < 0)
 		pc->broken = 1;
 	for (size_t i = 0; i < pc->captabs; i++)	/* DDL may be undone */
@@ -369,8 +373,8 @@ pg_flush(struct sink *s, struct ckpt_batch *batch)
 	/* A synchronous commit after theirs flushes their WAL too. */
 	r = PQexecParams(p->ctl, FLUSH_SQL, 1, NULL, v, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		log_error("%s: making commits durable on the target: %.*s", __func__,
-		    (int)strcspn(PQerrorMessage(p->ctl), "\n"), PQerrorMessage(p->ctl));
+		log_error("%s: making commits durable on the target: %s", __func__,
+		    pgpipe_msg(p->ctl, NULL));
 		PQclear(r);
 		return -1;
 	}
@@ -396,6 +400,8 @@ conn_free(struct pg_conn *pc)
 	}
 	free(pc->tabs);
 	free(pc->chunks);
+	buf_free(&pc->batch.vals);
+	free(pc->batch.offs);
 	PQfinish(pc->c);
 	free(pc);
 }

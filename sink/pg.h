@@ -20,6 +20,7 @@
 #define PG_RING		2048	/* statements in flight per connection, at most */
 #define PG_PACE		128	/* ask for results every this many statements */
 #define PG_HIGH		1024	/* past this many in flight, wait for results */
+#define PG_BATCH	64	/* rows per multi-row upsert */
 
 /* A target column as the relation describes it, with its target type. */
 struct pg_col {
@@ -62,6 +63,17 @@ struct pg_pend {
 	lsn_t		 lsn;		/* final_lsn of its source transaction */
 };
 
+/* Consecutive upserts (inserts, updates of whole rows) into one keyed
+ * table, sent as one multi-row upsert; a row whose key is in the batch
+ * already, or any other statement, sends the batch first. */
+struct pg_batch {
+	struct pg_tab	*tab;		/* NULL: empty */
+	size_t		 rows;
+	struct buf	 vals;		/* parameter bytes */
+	size_t		*offs;		/* rows * ncols offsets, SIZE_MAX null */
+	size_t		 cap;
+};
+
 /* One target connection in pipeline mode: a slot's. */
 struct pg_conn {
 	PGconn		*c;
@@ -75,6 +87,7 @@ struct pg_conn {
 	int		 in_txn;	/* target transaction open */
 	int		 unsynced;	/* commits not yet known durable */
 	int		 broken;	/* a failed send: fail the next call */
+	struct pg_batch	 batch;
 	uint64_t	 seq;		/* for statement names */
 	struct pg_tab	**tabs;		/* by relid, open addressing */
 	size_t		 ntabs, captabs;
@@ -124,6 +137,8 @@ int pgpipe_sync(struct pg_conn *pc);
 int pgpipe_wait(struct pg_conn *pc);
 /* Run sql synchronously (pipeline off) expecting status; logs.  0 / -1. */
 int pgpipe_exec(PGconn *c, const char *sql, ExecStatusType expect, const char *what);
+/* The first line of r's error, else of c's (a static buffer). */
+const char *pgpipe_msg(PGconn *c, const PGresult *r);
 /* Append name quoted as an identifier. */
 void pgpipe_ident(struct buf *b, const char *name);
 
@@ -145,10 +160,16 @@ int pgddl_plan(const char *qname, int exists, const char *pkname,
     const struct pgddl_col *have, size_t nhave, const struct pgddl_col *want,
     size_t nwant, int keyed, struct buf *out);
 
-/* pgsql.c: queue the statement that applies c to t (op c, r, u, d, t). */
+/* pgsql.c: queue the statement that applies c to t (op c, r, u, d, t);
+ * inserts into a keyed table wait in pc's batch. */
 int pgsql_apply(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t,
     const struct sink_change *c);
-/* The SQL of t's statement kind with mask (see struct pg_var): pure. */
+/* Send the batched inserts (before any other statement on pc). */
+int pgsql_flush(struct pg_sink *p, struct pg_conn *pc);
+/* Rows per multi-row upsert into t (at most 65535 parameters). */
+size_t pgsql_batch_rows(const struct pg_tab *t);
+/* The SQL of t's statement kind with mask (see struct pg_var), 'B' for the
+ * multi-row upsert: pure. */
 void pgsql_build(const struct pg_tab *t, char kind, const uint8_t *mask, struct buf *out);
 
 #endif

@@ -179,7 +179,7 @@ query(struct pg_conn *pc, const char *sql, int n, const char *const *vals, const
 	if (PQresultStatus(r) == PGRES_TUPLES_OK)
 		return r;
 	log_error("slot %s: %s on the target failed: %s", pc->slot, what,
-	    r ? PQresultErrorMessage(r) : PQerrorMessage(pc->c));
+	    pgpipe_msg(pc->c, r));
 	PQclear(r);
 	return NULL;
 }

@@ -34,6 +34,16 @@ first_line(const char *msg, char *out, size_t len)
 	snprintf(out, len, "%.*s", (int)n, msg);
 }
 
+const char *
+pgpipe_msg(PGconn *c, const PGresult *r)
+{
+	static char msg[512];
+
+	first_line(r != NULL && *PQresultErrorMessage(r) ? PQresultErrorMessage(r) :
+	    PQerrorMessage(c), msg, sizeof(msg));
+	return msg[0] ? msg : "(no message)";
+}
+
 static void
 log_result(const struct pg_conn *pc, const PGresult *r)
 {
@@ -42,9 +52,7 @@ log_result(const struct pg_conn *pc, const PGresult *r)
 	const char *detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL);
 	char msg[512], l[LSN_BUFLEN];
 
-	first_line(PQresultErrorMessage(r), msg, sizeof(msg));
-	if (msg[0] == '\0')
-		first_line(PQerrorMessage(pc->c), msg, sizeof(msg));
+	snprintf(msg, sizeof(msg), "%s", pgpipe_msg(pc->c, r));
 	log_error("slot %s: %s%s%s in transaction %s failed on the target: %s%s%s%s%s%s",
 	    pc->slot, e->what, e->tab ? " " : "", e->tab ? e->tab->qname : "",
 	    lsn_format(e->lsn, l), state ? "SQLSTATE " : "", state ? state : "",
@@ -113,7 +121,7 @@ pump_one(struct pg_conn *pc, int block)
 	return rc;
 lost:
 	log_error("slot %s: target connection: %s", pc->slot,
-	    *PQerrorMessage(pc->c) ? PQerrorMessage(pc->c) : "results out of step\n");
+	    *PQerrorMessage(pc->c) ? pgpipe_msg(pc->c, NULL) : "results out of step");
 	return -1;
 }
 
@@ -123,7 +131,7 @@ pump_until(struct pg_conn *pc, size_t left)
 {
 	if (pc->unflushed > 0) {
 		if (!PQsendFlushRequest(pc->c) || PQflush(pc->c) != 0) {
-			log_error("slot %s: target connection: %s", pc->slot, PQerrorMessage(pc->c));
+			log_error("slot %s: target connection: %s", pc->slot, pgpipe_msg(pc->c, NULL));
 			return -1;
 		}
 		pc->unflushed = 0;
@@ -216,7 +224,7 @@ pgpipe_pause(struct pg_conn *pc)
 		return -1;
 	if (!PQexitPipelineMode(pc->c)) {
 		log_error("slot %s: target connection: leaving pipeline mode: %s", pc->slot,
-		    PQerrorMessage(pc->c));
+		    pgpipe_msg(pc->c, NULL));
 		return -1;
 	}
 	return 0;
@@ -227,7 +235,7 @@ pgpipe_resume(struct pg_conn *pc)
 {
 	if (!PQenterPipelineMode(pc->c)) {
 		log_error("slot %s: target connection: entering pipeline mode: %s", pc->slot,
-		    PQerrorMessage(pc->c));
+		    pgpipe_msg(pc->c, NULL));
 		return -1;
 	}
 	return 0;
@@ -242,7 +250,7 @@ pgpipe_exec(PGconn *c, const char *sql, ExecStatusType expect, const char *what)
 	int rc = 0;
 
 	if (PQresultStatus(r) != expect) {
-		first_line(r ? PQresultErrorMessage(r) : PQerrorMessage(c), msg, sizeof(msg));
+		snprintf(msg, sizeof(msg), "%s", pgpipe_msg(c, r));
 		detail = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL) : NULL;
 		log_error("%s on the target failed: %s%s%s", what, msg, detail ? "; " : "",
 		    detail ? detail : "");

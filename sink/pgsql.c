@@ -2,7 +2,8 @@
  * pgsql: the statements that apply one change to a target table, prepared
  * once per table and kind (and per set of unchanged TOAST columns, which an
  * UPDATE leaves out of its SET list), then executed with the tuple's text
- * values as parameters.  Keyed tables: upsert by key, update and delete by
+ * values as parameters.  Keyed tables: upsert by key (runs of them as
+ * multi-row upserts), update (of some columns, or of the key) and delete by
  * key.  Keyless (REPLICA IDENTITY FULL without a key): insert unless an
  * equal row exists, update and delete one row equal to the old tuple, each
  * column compared by its text form with IS NOT DISTINCT FROM (types without
@@ -69,8 +70,16 @@ col_list(struct buf *b, const struct pg_tab *t)
 	}
 }
 
+size_t
+pgsql_batch_rows(const struct pg_tab *t)
+{
+	size_t most = 65535 / (t->ncols ? t->ncols : 1);
+
+	return most < PG_BATCH ? most : PG_BATCH;
+}
+
 static void
-build_insert(const struct pg_tab *t, struct buf *b)
+build_insert(const struct pg_tab *t, size_t rows, struct buf *b)
 {
 	const char *sep = " DO UPDATE SET ";
 	int n = 0;
@@ -86,10 +95,14 @@ build_insert(const struct pg_tab *t, struct buf *b)
 		buf_puts(b, ")");
 		return;
 	}
-	buf_puts(b, ") VALUES (");
-	for (size_t i = 0; i < t->ncols; i++)
-		buf_printf(b, "%s$%zu", i ? ", " : "", i + 1);
-	buf_puts(b, ") ON CONFLICT (");
+	buf_puts(b, ") VALUES ");
+	for (size_t r = 0; r < rows; r++) {
+		buf_puts(b, r ? ", (" : "(");
+		for (size_t i = 0; i < t->ncols; i++)
+			buf_printf(b, "%s$%d", i ? ", " : "", ++n);
+		buf_puts(b, ")");
+	}
+	buf_puts(b, " ON CONFLICT (");
 	for (size_t i = 0, k = 0; i < t->ncols; i++) {
 		if (!(t->cols[i].flags & REL_COL_KEY))
 			continue;
@@ -126,8 +139,8 @@ pgsql_build(const struct pg_tab *t, char kind, const uint8_t *mask, struct buf *
 	int n = 0;
 
 	buf_reset(b);
-	if (kind == 'I') {
-		build_insert(t, b);
+	if (kind == 'I' || kind == 'B') {
+		build_insert(t, kind == 'B' ? pgsql_batch_rows(t) : 1, b);
 	} else if (kind == 'D') {
 		buf_printf(b, "DELETE FROM %s", t->qname);
 		if (t->keyed) {
@@ -271,8 +284,6 @@ update(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t, const struct sin
 	const struct tuple *where = c->old != NULL ? c->old : c->new;
 	size_t left_out = mask_unchanged(p, c->new, 0);
 
-	if (t->keyed && left_out == 0 && c->old == NULL)
-		return upsert(p, pc, t, c->new);
 	if (!t->keyed && c->old == NULL) {
 		log_error("%s: an update of %s without its old row (REPLICA IDENTITY "
 		    "FULL is needed for a table without a key)", __func__, t->qname);
@@ -305,6 +316,119 @@ delete(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t, const struct sin
 }
 
 static int
+has_unchanged(const struct tuple *tup)
+{
+	for (size_t i = 0; i < tup->ncols; i++)
+		if (tup->cols[i].kind == 'u')
+			return 1;
+	return 0;
+}
+
+/* Point p->params at the batch's row r (rows rows from there). */
+static void
+batch_params(struct pg_sink *p, const struct pg_batch *b, size_t r, size_t rows)
+{
+	size_t n = rows * b->tab->ncols, at = r * b->tab->ncols;
+
+	params_reset(p, n);
+	for (size_t i = 0; i < n; i++)
+		p->params[i] = b->offs[at + i] == SIZE_MAX ? NULL :
+		    (const char *)b->vals.data + b->offs[at + i];
+	p->nparams = n;
+}
+
+int
+pgsql_flush(struct pg_sink *p, struct pg_conn *pc)
+{
+	struct pg_batch *b = &pc->batch;
+	struct pg_tab *t = b->tab;
+	const char *name;
+	int rc = 0;
+
+	if (t == NULL)
+		return 0;
+	memset(p->mask, 0, ((size_t)t->ncols * 2 + 7) / 8);
+	if (b->rows == pgsql_batch_rows(t) && b->rows > 1) {
+		if ((name = var_get(p, pc, t, 'B')) == NULL)
+			rc = -1;
+		batch_params(p, b, 0, b->rows);
+		if (rc == 0)
+			rc = pgpipe_prepared(pc, name, (int)p->nparams, p->params, t, "upsert of rows into");
+	} else if ((name = var_get(p, pc, t, 'I')) == NULL) {
+		rc = -1;
+	} else {
+		for (size_t r = 0; r < b->rows && rc == 0; r++) {
+			batch_params(p, b, r, 1);
+			rc = pgpipe_prepared(pc, name, (int)p->nparams, p->params, t, "upsert into");
+		}
+	}
+	b->tab = NULL;
+	b->rows = 0;
+	buf_reset(&b->vals);
+	return rc;
+}
+
+/* Does a row of the batch have new's key?  (Then new must wait: one
+ * upsert cannot touch a row twice.) */
+static int
+batch_has_key(const struct pg_batch *b, const struct tuple *new)
+{
+	const struct pg_tab *t = b->tab;
+
+	for (size_t r = 0; r < b->rows; r++) {
+		size_t i;
+
+		for (i = 0; i < t->ncols; i++) {
+			const char *v = (const char *)b->vals.data + b->offs[r * t->ncols + i];
+
+			if (!(t->cols[i].flags & REL_COL_KEY))
+				continue;
+			if (new->cols[i].kind != 't' || b->offs[r * t->ncols + i] == SIZE_MAX ||
+			    strlen(v) != new->cols[i].len || memcmp(v, new->cols[i].data, new->cols[i].len))
+				break;
+		}
+		if (i == t->ncols)
+			return 1;
+	}
+	return 0;
+}
+
+/* An upsert into a keyed table joins pc's batch. */
+static int
+batch_add(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t, const struct tuple *new)
+{
+	struct pg_batch *b = &pc->batch;
+	size_t at;
+
+	if ((b->tab != t || batch_has_key(b, new)) && pgsql_flush(p, pc) < 0)
+		return -1;
+	if ((b->rows + 1) * t->ncols > b->cap) {
+		b->cap = (b->rows + 1) * t->ncols * 2;
+		if ((b->offs = realloc(b->offs, b->cap * sizeof(*b->offs))) == NULL)
+			fatal(1, "%s: out of memory", __func__);
+	}
+	at = b->rows * t->ncols;
+	for (size_t i = 0; i < t->ncols; i++) {
+		const struct tuple_col *col = &new->cols[i];
+
+		if (col->kind != 't' && col->kind != 'n') {
+			log_error("%s: a value of %s in %s form, expected text", __func__, t->qname,
+			    col->kind == 'u' ? "unchanged TOAST" : "binary");
+			return -1;
+		}
+		b->offs[at + i] = col->kind == 'n' ? SIZE_MAX : b->vals.len;
+		if (col->kind == 't') {
+			buf_append(&b->vals, col->data, col->len);
+			buf_putc(&b->vals, '\0');
+		}
+	}
+	b->tab = t;
+	if (++b->rows == pgsql_batch_rows(t))
+		return pgsql_flush(p, pc);
+	return 0;
+}
+
+static int
 check_width(const struct pg_tab *t, const struct tuple *tup)
 {
 	if (tup == NULL || tup->ncols == t->ncols)
@@ -319,6 +443,17 @@ pgsql_apply(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t, const struc
 {
 	size_t mlen = ((size_t)t->ncols * 2 + 7) / 8;
 
+	if (mlen > p->capmask) {
+		p->capmask = mlen;
+		if ((p->mask = realloc(p->mask, mlen)) == NULL)
+			fatal(1, "%s: out of memory", __func__);
+	}
+	if (t->keyed && c->new != NULL && check_width(t, c->new) == 0 &&
+	    (c->op == 'c' || c->op == 'r' || (c->op == 'u' && c->old == NULL &&
+	    !has_unchanged(c->new))))
+		return batch_add(p, pc, t, c->new);
+	if (pgsql_flush(p, pc) < 0)
+		return -1;
 	if (c->op == 't') {
 		buf_reset(&p->sql);
 		buf_printf(&p->sql, "TRUNCATE %s", t->qname);
@@ -327,11 +462,6 @@ pgsql_apply(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t, const struc
 	}
 	if (check_width(t, c->old) < 0 || check_width(t, c->new) < 0)
 		return -1;
-	if (mlen > p->capmask) {
-		p->capmask = mlen;
-		if ((p->mask = realloc(p->mask, mlen)) == NULL)
-			fatal(1, "%s: out of memory", __func__);
-	}
 	memset(p->mask, 0, mlen);
 	params_reset(p, (size_t)t->ncols * 2);
 	switch (c->op) {

@@ -5,7 +5,8 @@
 # citext that it lacks, which land as text; domains as their base type),
 # updates that leave a 3 kB TOAST value unchanged, a keyless REPLICA
 # IDENTITY FULL table (NULLs, json, unchanged TOAST), TRUNCATE, and schema
-# changes mid-stream (ADD, DROP, RENAME, ALTER TYPE of columns).  Both
+# changes mid-stream (ADD, DROP, RENAME, ALTER TYPE of columns); a second
+# slot into the same sink, with a source transaction that spans both.  Both
 # databases have hostile settings (DateStyle SQL/DMY, sql_standard
 # intervals, odd TimeZone, extra_float_digits 0, bytea escape).  The target
 # tables must end equal to the source (rows compared as text), with the
@@ -73,12 +74,16 @@ INSERT INTO kl VALUES (1, 'x', '{\"a\": 1}', $BIG), (2, NULL, NULL, NULL), (3, '
 t_sql "CREATE TABLE public.sc (id int PRIMARY KEY, a int, b text, gone text);
 INSERT INTO sc VALUES (1, 1, 'one', 'g1'), (2, 2, 'two', 'g2')"
 t_sql "CREATE TABLE public.tr (id int PRIMARY KEY, v text); INSERT INTO tr VALUES (1, 'a'), (2, 'b')"
+t_sql "CREATE TABLE public.tr2 (id int PRIMARY KEY, v text); INSERT INTO tr2 VALUES (1, 'a')"
 t_sql "$HOSTILE"
 t_tsql "$HOSTILE"
 
 TABLES="inventory.customers public.shipments public.ty public.kl public.sc public.tr"
 T_CFG_EXTRA='snapshot = { mode = "initial"; chunk_rows = 30; };' \
 	t_pg_sink_config pgt "$TABLES"
+# A second slot into the same sink: its own target connection and positions.
+sed -i 's|^slots = ( \(.*\) );$|slots = ( \1, { name = "pgt2"; tables = [ "public.tr2" ]; sinks = [ "pg" ]; } );|' "$T_CFG"
+grep -q pgt2 "$T_CFG" || t_fail "config edit failed"
 t_pgcdc_start
 t_wait_for 60 't_same_table public.ty && t_same_table inventory.customers && t_same_table public.kl'
 echo "snapshot applied"
@@ -97,6 +102,7 @@ t_sql "UPDATE kl SET a = 20 WHERE a = 2"	# NULLs in the old row
 t_sql "DELETE FROM kl WHERE a = 3"
 t_sql "INSERT INTO kl VALUES (4, NULL, '{\"b\": [1, 2]}', NULL)"
 t_sql "TRUNCATE tr; INSERT INTO tr VALUES (3, 'c')"
+t_sql "BEGIN; INSERT INTO tr2 VALUES (2, 'b'); INSERT INTO tr VALUES (10, 'x'); UPDATE tr2 SET v = 'a2' WHERE id = 1; COMMIT"
 # Schema changes, each followed by changes in the new shape.
 t_sql "ALTER TABLE sc ADD COLUMN c text; INSERT INTO sc VALUES (3, 3, 'three', 'g3', 'c3')"
 t_sql "UPDATE sc SET c = 'c1' WHERE id = 1"
@@ -106,8 +112,8 @@ t_sql "ALTER TABLE sc ALTER COLUMN a TYPE bigint; INSERT INTO sc VALUES (5, 5000
 t_sql "ALTER TABLE sc ADD COLUMN d numeric(8,2); UPDATE sc SET d = 1.5 WHERE id = 4"
 t_sql "INSERT INTO tr VALUES (4, 'last')"	# the last change
 
-t_wait_for 60 't_same_table public.tr && t_same_table public.sc && t_same_table public.ty'
-for t in $TABLES; do t_assert_same_table "$t"; done
+t_wait_for 60 't_same_table public.tr && t_same_table public.sc && t_same_table public.ty && t_same_table public.tr2'
+for t in $TABLES public.tr2; do t_assert_same_table "$t"; done
 echo "all tables equal"
 
 # The target tables' shape: the source's columns, a key from the identity.
@@ -126,6 +132,7 @@ t_assert_eq "ts timestamp(3) without time zone, vc character varying(20), e mood
 # Positions: the slot's end_lsn, each table's last chunk.
 pos=$(t_target_pos pgt)
 [ -n "$pos" ] && [ "$pos" != 0/0 ] || t_fail "no position on the target"
+[ -n "$(t_target_pos pgt2)" ] || t_fail "no position of the second slot on the target"
 t_assert_eq "4" "$(t_tsql "SELECT chunk FROM pgcdc.positions WHERE slot = 'pgt' AND tbl = 'public.ty'")" \
 	"last chunk of public.ty (100 rows by 30)"
 t_pgcdc_stop

@@ -148,6 +148,13 @@ test_build_keyed(void **state)
 	assert_string_equal(build(&t, 'U', 0),
 	    "UPDATE \"s\".\"t\" SET \"id\" = $1, \"v\" = $2, \"big\" = $3 WHERE \"id\" = $4");
 	assert_string_equal(build(&t, 'D', 0), "DELETE FROM \"s\".\"t\" WHERE \"id\" = $1");
+	/* the multi-row upsert: PG_BATCH rows, parameters numbered row by row */
+	assert_int_equal(pgsql_batch_rows(&t), PG_BATCH);
+	assert_non_null(strstr(build(&t, 'B', 0), "VALUES ($1, $2, $3), ($4, $5, $6), ("));
+	assert_non_null(strstr(build(&t, 'B', 0), ", ($190, $191, $192) ON CONFLICT (\"id\") DO UPDATE"));
+	assert_null(strstr(build(&t, 'B', 0), "$193"));
+	t.ncols = 1200;	/* 65535 parameters at most */
+	assert_int_equal(pgsql_batch_rows(&t), 54);
 }
 
 static void
