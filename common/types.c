@@ -14,22 +14,23 @@ static uint32_t	*arrays;
 static size_t	 n, cap;
 
 struct tname {
-	uint32_t	 oid;
+	uint32_t	 oid;		/* first: bound() reads it */
 	char		*nsp;		/* "nspname\0typname" in one allocation */
 };
 static struct tname *names;
 static size_t	 nnames, capnames;
 
-/* Index of the first name entry >= oid. */
+/* Index of the first of the nel entries of `size` bytes at base, each
+ * starting with a uint32_t oid, whose oid is >= oid. */
 static size_t
-name_bound(uint32_t oid)
+bound(const void *base, size_t nel, size_t size, uint32_t oid)
 {
-	size_t lo = 0, hi = nnames;
+	size_t lo = 0, hi = nel;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (names[mid].oid < oid)
+		if (*(const uint32_t *)((const char *)base + mid * size) < oid)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -37,10 +38,26 @@ name_bound(uint32_t oid)
 	return lo;
 }
 
+/* Make room for entry `at` of an array of *nel entries (capacity *capp). */
+static void *
+insert_at(void *base, size_t *nel, size_t *capp, size_t size, size_t at)
+{
+	if (*nel == *capp) {
+		size_t c = *capp ? 2 * *capp : 64;
+
+		if ((base = realloc(base, c * size)) == NULL)
+			fatal(1, "%s: out of memory", __func__);
+		*capp = c;
+	}
+	memmove((char *)base + (at + 1) * size, (char *)base + at * size, (*nel - at) * size);
+	(*nel)++;
+	return base;
+}
+
 bool
 types_name(uint32_t oid, const char **nspname, const char **typname)
 {
-	size_t i = name_bound(oid);
+	size_t i = bound(names, nnames, sizeof(*names), oid);
 
 	if (i >= nnames || names[i].oid != oid)
 		return false;
@@ -52,7 +69,8 @@ types_name(uint32_t oid, const char **nspname, const char **typname)
 static void
 name_put(uint32_t oid, const char *nspname, const char *typname)
 {
-	size_t i = name_bound(oid), ln = strlen(nspname), lt = strlen(typname);
+	size_t i = bound(names, nnames, sizeof(*names), oid);
+	size_t ln = strlen(nspname), lt = strlen(typname);
 	char *s = malloc(ln + lt + 2);
 
 	if (s == NULL)
@@ -64,72 +82,31 @@ name_put(uint32_t oid, const char *nspname, const char *typname)
 		names[i].nsp = s;
 		return;
 	}
-	if (nnames == capnames) {
-		struct tname *p = realloc(names, (capnames ? 2 * capnames : 64) * sizeof(*p));
-
-		if (p == NULL)
-			fatal(1, "%s: out of memory", __func__);
-		names = p;
-		capnames = capnames ? 2 * capnames : 64;
-	}
-	memmove(names + i + 1, names + i, (nnames - i) * sizeof(*names));
+	names = insert_at(names, &nnames, &capnames, sizeof(*names), i);
 	names[i] = (struct tname){ .oid = oid, .nsp = s };
-	nnames++;
-}
-
-/* Index of the first entry >= oid. */
-static size_t
-lower_bound(uint32_t oid)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (arrays[mid] < oid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
 }
 
 bool
 types_is_array(uint32_t oid)
 {
-	size_t i = lower_bound(oid);
+	size_t i = bound(arrays, n, sizeof(*arrays), oid);
 
 	return i < n && arrays[i] == oid;
-}
-
-static void
-add(size_t at, uint32_t oid)
-{
-	if (n == cap) {
-		uint32_t *p = realloc(arrays, (cap ? 2 * cap : 64) * sizeof(*p));
-
-		if (p == NULL)
-			fatal(1, "%s: out of memory", __func__);
-		arrays = p;
-		cap = cap ? 2 * cap : 64;
-	}
-	memmove(arrays + at + 1, arrays + at, (n - at) * sizeof(*arrays));
-	arrays[at] = oid;
-	n++;
 }
 
 void
 types_put(uint32_t oid, const char *nspname, const char *typname)
 {
-	size_t i = lower_bound(oid);
+	size_t i = bound(arrays, n, sizeof(*arrays), oid);
 	bool known = i < n && arrays[i] == oid;
 	bool array = typname != NULL && typname[0] == '_' &&
 	    (nspname == NULL || strcmp(nspname, "pg_catalog") != 0);
 
 	name_put(oid, nspname ? nspname : "", typname ? typname : "");
-	if (array && !known)
-		add(i, oid);
-	else if (!array && known) {	/* the oid was dropped and reused */
+	if (array && !known) {
+		arrays = insert_at(arrays, &n, &cap, sizeof(*arrays), i);
+		arrays[i] = oid;
+	} else if (!array && known) {	/* the oid was dropped and reused */
 		memmove(arrays + i, arrays + i + 1, (n - i - 1) * sizeof(*arrays));
 		n--;
 	}

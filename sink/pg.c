@@ -81,7 +81,7 @@ exec1(PGconn *c, const char *sql, const char *arg, ExecStatusType expect, const 
 	int rc = 0;
 
 	if (PQresultStatus(r) != expect) {
-		log_error("%s on the target failed: %s", what, pgpipe_msg(c, NULL));
+		log_error("%s on the target failed: %s", what, pgpipe_msg(c, r));
 		rc = -1;
 	}
 	PQclear(r);
@@ -100,7 +100,7 @@ load_positions(struct sink *s, struct pg_sink *p)
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		log_error("%s: reading pgcdc.positions on the target: %s (a table of that "
 		    "name with other columns? pgcdc needs sink, slot, tbl, end_lsn, chunk)",
-		    __func__, pgpipe_msg(p->ctl, NULL));
+		    __func__, pgpipe_msg(p->ctl, r));
 		PQclear(r);
 		return -1;
 	}
@@ -374,7 +374,7 @@ pg_flush(struct sink *s, struct ckpt_batch *batch)
 	r = PQexecParams(p->ctl, FLUSH_SQL, 1, NULL, v, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		log_error("%s: making commits durable on the target: %s", __func__,
-		    pgpipe_msg(p->ctl, NULL));
+		    pgpipe_msg(p->ctl, r));
 		PQclear(r);
 		return -1;
 	}

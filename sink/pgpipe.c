@@ -37,10 +37,14 @@ first_line(const char *msg, char *out, size_t len)
 const char *
 pgpipe_msg(PGconn *c, const PGresult *r)
 {
+	const char *primary = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	static char msg[512];
 
-	first_line(r != NULL && *PQresultErrorMessage(r) ? PQresultErrorMessage(r) :
-	    PQerrorMessage(c), msg, sizeof(msg));
+	if (primary != NULL)
+		first_line(primary, msg, sizeof(msg));
+	else
+		first_line(r != NULL && *PQresultErrorMessage(r) ? PQresultErrorMessage(r) :
+		    PQerrorMessage(c), msg, sizeof(msg));
 	return msg[0] ? msg : "(no message)";
 }
 

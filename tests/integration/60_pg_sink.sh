@@ -12,7 +12,8 @@
 # tables must end equal to the source (rows compared as text), with the
 # source's column names and a primary key from the replica identity, and
 # pgcdc.positions must hold the slot's position and the snapshot chunks;
-# after a restart nothing is applied twice (an audit trigger on the target).
+# after a restart nothing is applied twice (an audit trigger on the target);
+# a target error is logged on one line and the restarted sink resumes.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../pgcdc.sh"
 . "$(dirname "$0")/../pgtarget.sh"
@@ -148,5 +149,15 @@ t_sql "INSERT INTO tr VALUES (5, 'after restart'); UPDATE tr SET v = 'again' WHE
 t_wait_for 30 't_same_table public.tr'
 t_assert_eq "INSERT 5,UPDATE 3" "$(t_tsql "SELECT string_agg(op || ' ' || id, ',' ORDER BY n) FROM applied")" \
 	"changes applied on the target after the restart"
+
+# A target error: one clear line, the sink exits and is restarted, and
+# resumes once the cause is gone.
+t_tsql "ALTER TABLE public.tr ADD CONSTRAINT no_bad CHECK (v <> 'bad')"
+t_sql "INSERT INTO tr VALUES (6, 'bad')"
+t_wait_for 30 'grep -q "slot pgt: upsert into \"public\".\"tr\" in transaction [0-9A-F/]* failed on the target: SQLSTATE 23514 .*no_bad" "$T_DIR/pgcdc.log"'
+t_tsql "ALTER TABLE public.tr DROP CONSTRAINT no_bad"
+t_wait_for 60 't_same_table public.tr'
+t_assert_eq "INSERT 5,UPDATE 3,INSERT 6" "$(t_tsql "SELECT string_agg(op || ' ' || id, ',' ORDER BY n) FROM applied")" \
+	"changes applied on the target after the error"
 t_pgcdc_stop
 t_pass
