@@ -29,10 +29,8 @@ BEGIN
     IF i % 5 = 0 THEN UPDATE audit SET seq = -seq WHERE seq = s - 7; END IF;
     IF i % 7 = 0 THEN DELETE FROM audit WHERE seq = s - 10; END IF;
     COMMIT;
-    IF i % 3 = 0 THEN
-      PERFORM pg_sleep(0.01);
-      EXIT WHEN (SELECT stop FROM ctl);
-    END IF;
+    PERFORM pg_sleep(0.003);
+    EXIT WHEN i % 5 = 0 AND (SELECT stop FROM ctl);
   END LOOP;
 END \$\$"
 # The target's table exists already (the sink uses it as it is), with a
