@@ -49,6 +49,8 @@ struct pg_tab {
 	uint16_t	 ncols;
 	struct pg_col	*cols;
 	int		 keyed;		/* upserts by key; else whole-row match */
+	int		 match_col;	/* keyless: a column that leads a btree index
+					 * on the target (-1 none), to find rows by */
 	uint64_t	 gen;		/* sink rel_gen when last checked */
 	int		 stale;		/* a rollback may have undone DDL: re-read */
 	struct pg_var	*vars;
@@ -155,7 +157,12 @@ struct pgddl_col {
 	const char	*name;
 	const char	*type;
 	int		 key;
+	int		 indexed;	/* want: a btree can index the type; have:
+					 * the column leads a btree index */
 };
+/* The column a new keyless table is indexed by: the first of want that a
+ * btree can index, or -1. */
+int pgddl_match_col(const struct pgddl_col *want, size_t nwant);
 int pgddl_plan(const char *qname, int exists, const char *pkname,
     const struct pgddl_col *have, size_t nhave, const struct pgddl_col *want,
     size_t nwant, int keyed, struct buf *out);

@@ -54,10 +54,21 @@ pk_list(struct buf *b, const struct pgddl_col *want, size_t nwant)
 	buf_puts(b, ")");
 }
 
+int
+pgddl_match_col(const struct pgddl_col *want, size_t nwant)
+{
+	for (size_t i = 0; i < nwant; i++)
+		if (want[i].indexed)
+			return (int)i;
+	return -1;
+}
+
 static int
 plan_create(const char *qname, const struct pgddl_col *want, size_t nwant, int keyed,
     struct buf *out)
 {
+	int ix = keyed ? -1 : pgddl_match_col(want, nwant);
+
 	buf_printf(out, "CREATE TABLE %s (", qname);
 	for (size_t i = 0; i < nwant; i++) {
 		buf_puts(out, i ? ", " : "");
@@ -69,7 +80,14 @@ plan_create(const char *qname, const struct pgddl_col *want, size_t nwant, int k
 		pk_list(out, want, nwant);
 	}
 	buf_puts(out, "); ");
-	return 1;
+	if (ix < 0)
+		return 1;
+	/* Rows of a keyless table are found by the whole row: an index on one
+	 * column spares a scan per change. */
+	buf_printf(out, "CREATE INDEX ON %s (", qname);
+	pgpipe_ident(out, want[ix].name);
+	buf_puts(out, "); ");
+	return 2;
 }
 
 /* Is the key of want (by name) the primary key of have after renames? */
@@ -195,6 +213,22 @@ literal(PGconn *c, struct buf *b, const char *s)
 	PQfreemem(q);
 }
 
+/* Built-in types a btree indexes with the = that a whole-row match uses. */
+static int
+indexable(uint32_t oid)
+{
+	static const uint32_t oids[] = {
+		16, 17, 18, 19, 20, 21, 23, 25, 26, 650, 700, 701, 774, 790, 829, 869,
+		1042, 1043, 1082, 1083, 1114, 1184, 1186, 1266, 1560, 1562, 1700, 2950,
+		3220, 3802,
+	};
+
+	for (size_t i = 0; i < sizeof(oids) / sizeof(oids[0]); i++)
+		if (oids[i] == oid)
+			return 1;
+	return 0;
+}
+
 /* One row: the target type of each column of rel. */
 static PGresult *
 target_types(struct pg_sink *p, struct pg_conn *pc, const struct rel *rel)
@@ -231,7 +265,10 @@ target_types(struct pg_sink *p, struct pg_conn *pc, const struct rel *rel)
 #define CATALOG_SQL \
 	"SELECT a.attname, format_type(a.atttypid, a.atttypmod), " \
 	"  coalesce(a.attnum = ANY (i.indkey), false), " \
-	"  (SELECT conname FROM pg_constraint WHERE conrelid = c.oid AND contype = 'p') " \
+	"  (SELECT conname FROM pg_constraint WHERE conrelid = c.oid AND contype = 'p'), " \
+	"  EXISTS (SELECT 1 FROM pg_index x JOIN pg_class xc ON xc.oid = x.indexrelid " \
+	"    JOIN pg_am am ON am.oid = xc.relam WHERE x.indrelid = c.oid AND " \
+	"    x.indkey[0] = a.attnum AND am.amname = 'btree' AND x.indpred IS NULL) " \
 	"FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid " \
 	"LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary " \
 	"WHERE c.oid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"
@@ -341,6 +378,7 @@ remember(struct pg_conn *pc, struct pg_tab *t, const struct rel *rel, const PGre
 	if ((t->cols = calloc(rel->ncols ? rel->ncols : 1, sizeof(*t->cols))) == NULL)
 		fatal(1, "%s: out of memory", __func__);
 	t->keyed = 0;
+	t->match_col = -1;
 	for (size_t i = 0; i < rel->ncols; i++) {
 		t->cols[i].name = xstrdup(rel->cols[i].name);
 		t->cols[i].type = xstrdup(PQgetvalue(types, 0, (int)i));
@@ -376,7 +414,7 @@ same_shape(const struct pg_tab *t, const struct rel *rel)
 /* Plan and run the DDL for t (already remembered as rel) against the
  * catalog rows in cat. */
 static int
-apply_plan(struct pg_sink *p, struct pg_conn *pc, const struct pg_tab *t, PGresult *cat,
+apply_plan(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t, PGresult *cat,
     int exists)
 {
 	int nhave = PQntuples(cat), n;
@@ -392,16 +430,27 @@ apply_plan(struct pg_sink *p, struct pg_conn *pc, const struct pg_tab *t, PGresu
 		have[i].key = PQgetvalue(cat, i, 2)[0] == 't';
 		if (!PQgetisnull(cat, i, 3))
 			pkname = PQgetvalue(cat, i, 3);
+		have[i].indexed = PQgetvalue(cat, i, 4)[0] == 't';
 	}
 	for (size_t i = 0; i < t->ncols; i++) {
 		want[i].name = t->cols[i].name;
 		want[i].type = t->cols[i].type;
 		want[i].key = (t->cols[i].flags & REL_COL_KEY) != 0;
+		want[i].indexed = t->cols[i].typoid < TYPES_FIRST_DESCRIBED &&
+		    indexable(t->cols[i].typoid);
 	}
 	buf_reset(&p->sql);
 	n = pgddl_plan(t->qname, exists, pkname, have, (size_t)nhave, want, t->ncols,
 	    t->keyed, &p->sql);
 	buf_putc(&p->sql, '\0');
+	t->match_col = t->keyed ? -1 : exists ? -2 : pgddl_match_col(want, t->ncols);
+	for (size_t j = 0; t->match_col == -2 && j < t->ncols; j++)	/* an index there */
+		for (int i = 0; i < nhave && t->match_col == -2; i++)
+			if (have[i].indexed && strcmp(have[i].name, want[j].name) == 0 &&
+			    strcmp(have[i].type, want[j].type) == 0)
+				t->match_col = (int)j;
+	if (t->match_col == -2)
+		t->match_col = -1;
 	free(have);
 	free(want);
 	if (n > 0)

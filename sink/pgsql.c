@@ -24,7 +24,8 @@ bit(const uint8_t *m, size_t i)
 }
 
 /* "CAST(CAST($n AS type) AS text)" compares values of any type as the
- * target writes them; both sides go through the same cast. */
+ * target writes them; both sides go through the same cast.  The indexed
+ * column is compared with = first, so the index finds the candidates. */
 static void
 match(struct buf *b, const struct pg_tab *t, const uint8_t *mask, size_t off, int *n)
 {
@@ -34,6 +35,13 @@ match(struct buf *b, const struct pg_tab *t, const uint8_t *mask, size_t off, in
 		if (mask != NULL && bit(mask, off + i))
 			continue;
 		buf_puts(b, sep);
+		if ((int)i == t->match_col) {
+			buf_puts(b, "(x.");
+			pgpipe_ident(b, t->cols[i].name);
+			buf_printf(b, " = CAST($%d AS %s) OR x.", *n + 1, t->cols[i].type);
+			pgpipe_ident(b, t->cols[i].name);
+			buf_printf(b, " IS NULL AND $%d IS NULL) AND ", *n + 1);
+		}
 		buf_puts(b, "CAST(x.");
 		pgpipe_ident(b, t->cols[i].name);
 		buf_printf(b, " AS text) IS NOT DISTINCT FROM CAST(CAST($%d AS %s) AS text)",

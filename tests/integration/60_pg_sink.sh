@@ -125,6 +125,9 @@ pk="SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'invent
 t_assert_eq "PRIMARY KEY (id)" "$(t_tsql "$pk")" "primary key of the target's customers"
 t_assert_eq "" "$(t_tsql "SELECT conname FROM pg_constraint WHERE conrelid = 'public.kl'::regclass")" \
 	"constraints of a keyless table"
+t_assert_eq "CREATE INDEX kl_a_idx ON public.kl USING btree (a)" \
+	"$(t_tsql "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'public.kl'::regclass")" \
+	"the index rows of a keyless table are found by"
 types="SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum)
   FROM pg_attribute WHERE attrelid = 'public.ty'::regclass AND attname IN ('e', 'a_e', 'hs', 'comp', 'dom', 'dtags', 'ur', 'ci', 'a_ci', 'ts', 'vc')"
 t_assert_eq "ts timestamp(3) without time zone, vc character varying(20), e mood, a_e mood[], comp text, dom integer, dtags text[], ur text, hs hstore, ci text, a_ci text[]" \

@@ -31,7 +31,7 @@ static void
 test_plan_create(void **state)
 {
 	struct pgddl_col want[] = {
-		{ "id", "integer", 1 }, { "we\"ird", "character varying(20)", 0 }, { "k2", "text", 1 },
+		{ "id", "integer", 1, 0 }, { "we\"ird", "character varying(20)", 0, 0 }, { "k2", "text", 1, 0 },
 	};
 	int n;
 
@@ -42,25 +42,33 @@ test_plan_create(void **state)
 	assert_int_equal(n, 1);
 	assert_string_equal(plan(0, NULL, NULL, 0, want, 2, 0, &n),
 	    "CREATE TABLE \"s\".\"t\" (\"id\" integer, \"we\"\"ird\" character varying(20)); ");
+	/* keyless: an index on the first column a btree can index */
+	want[1].indexed = want[2].indexed = 1;
+	assert_string_equal(plan(0, NULL, NULL, 0, want, 3, 0, &n),
+	    "CREATE TABLE \"s\".\"t\" (\"id\" integer, \"we\"\"ird\" character varying(20), "
+	    "\"k2\" text); CREATE INDEX ON \"s\".\"t\" (\"we\"\"ird\"); ");
+	assert_int_equal(n, 2);
+	assert_int_equal(pgddl_match_col(want, 3), 1);
+	assert_int_equal(pgddl_match_col(want, 1), -1);
 }
 
 static void
 test_plan_columns(void **state)
 {
 	struct pgddl_col have[] = {
-		{ "id", "integer", 1 }, { "a", "integer", 0 }, { "b", "text", 0 }, { "gone", "text", 0 },
+		{ "id", "integer", 1, 0 }, { "a", "integer", 0, 0 }, { "b", "text", 0, 0 }, { "gone", "text", 0, 0 },
 	};
 	struct pgddl_col same[] = {
-		{ "id", "integer", 1 }, { "a", "integer", 0 }, { "b", "text", 0 }, { "gone", "text", 0 },
+		{ "id", "integer", 1, 0 }, { "a", "integer", 0, 0 }, { "b", "text", 0, 0 }, { "gone", "text", 0, 0 },
 	};
 	/* b renamed to bee (same place, same type), a retyped; gone dropped and
 	 * c added at its place with its type read as a rename too */
 	struct pgddl_col want[] = {
-		{ "id", "integer", 1 }, { "a", "bigint", 0 }, { "bee", "text", 0 }, { "c", "text", 0 },
+		{ "id", "integer", 1, 0 }, { "a", "bigint", 0, 0 }, { "bee", "text", 0, 0 }, { "c", "text", 0, 0 },
 	};
 	/* at the same place but another type: not a rename */
 	struct pgddl_col other[] = {
-		{ "id", "integer", 1 }, { "a", "integer", 0 }, { "bee", "integer", 0 }, { "gone", "text", 0 },
+		{ "id", "integer", 1, 0 }, { "a", "integer", 0, 0 }, { "bee", "integer", 0, 0 }, { "gone", "text", 0, 0 },
 	};
 	int n;
 
@@ -93,9 +101,9 @@ test_plan_columns(void **state)
 static void
 test_plan_key(void **state)
 {
-	struct pgddl_col have[] = { { "id", "integer", 1 }, { "a", "integer", 0 } };
-	struct pgddl_col want[] = { { "id", "integer", 1 }, { "a", "integer", 1 } };
-	struct pgddl_col nokey[] = { { "id", "integer", 0 }, { "a", "integer", 0 } };
+	struct pgddl_col have[] = { { "id", "integer", 1, 0 }, { "a", "integer", 0, 0 } };
+	struct pgddl_col want[] = { { "id", "integer", 1, 0 }, { "a", "integer", 1, 0 } };
+	struct pgddl_col nokey[] = { { "id", "integer", 0, 0 }, { "a", "integer", 0, 0 } };
 	int n;
 
 	(void)state;
@@ -108,7 +116,7 @@ test_plan_key(void **state)
 	assert_string_equal(plan(1, "t_pkey", have, 2, nokey, 2, 0, &n), "");
 	/* a renamed key column is still the key */
 	assert_string_equal(plan(1, "t_pkey", have, 2,
-	    (struct pgddl_col[]){ { "ident", "integer", 1 }, { "a", "integer", 0 } }, 2, 1, &n),
+	    (struct pgddl_col[]){ { "ident", "integer", 1, 0 }, { "a", "integer", 0, 0 } }, 2, 1, &n),
 	    "ALTER TABLE \"s\".\"t\" RENAME COLUMN \"id\" TO \"ident\"; ");
 }
 
@@ -133,8 +141,10 @@ build(const struct pg_tab *t, char kind, uint8_t mask)
 static void
 test_build_keyed(void **state)
 {
-	struct pg_tab t = { .qname = "\"s\".\"t\"", .ncols = 3, .cols = cols3, .keyed = 1 };
-	struct pg_tab k = { .qname = "\"s\".\"k\"", .ncols = 1, .cols = cols3, .keyed = 1 };
+	struct pg_tab t = { .qname = "\"s\".\"t\"", .ncols = 3, .cols = cols3, .keyed = 1,
+		.match_col = -1 };
+	struct pg_tab k = { .qname = "\"s\".\"k\"", .ncols = 1, .cols = cols3, .keyed = 1,
+		.match_col = -1 };
 
 	(void)state;
 	assert_string_equal(build(&t, 'I', 0),
@@ -160,7 +170,8 @@ test_build_keyed(void **state)
 static void
 test_build_keyless(void **state)
 {
-	struct pg_tab t = { .qname = "\"s\".\"f\"", .ncols = 2, .cols = cols2, .keyed = 0 };
+	struct pg_tab t = { .qname = "\"s\".\"f\"", .ncols = 2, .cols = cols2, .keyed = 0,
+		.match_col = -1 };
 
 	(void)state;
 	assert_string_equal(build(&t, 'I', 0),
@@ -176,6 +187,15 @@ test_build_keyless(void **state)
 	    "DELETE FROM \"s\".\"f\" WHERE ctid = (SELECT ctid FROM \"s\".\"f\" x WHERE "
 	    "CAST(x.\"a\" AS text) IS NOT DISTINCT FROM CAST(CAST($1 AS integer) AS text) AND "
 	    "CAST(x.\"j\" AS text) IS NOT DISTINCT FROM CAST(CAST($2 AS json) AS text) LIMIT 1)");
+	/* a is indexed on the target: = finds the candidates, NULL too */
+	t.match_col = 0;
+	assert_string_equal(build(&t, 'D', 0),
+	    "DELETE FROM \"s\".\"f\" WHERE ctid = (SELECT ctid FROM \"s\".\"f\" x WHERE "
+	    "(x.\"a\" = CAST($1 AS integer) OR x.\"a\" IS NULL AND $1 IS NULL) AND "
+	    "CAST(x.\"a\" AS text) IS NOT DISTINCT FROM CAST(CAST($1 AS integer) AS text) AND "
+	    "CAST(x.\"j\" AS text) IS NOT DISTINCT FROM CAST(CAST($2 AS json) AS text) LIMIT 1)");
+	/* ... unless the old value of a is unchanged TOAST */
+	assert_null(strstr(build(&t, 'U', 1 << 2), "x.\"a\" = "));
 }
 
 static void
