@@ -66,11 +66,8 @@ log_result(const struct pg_conn *pc, const PGresult *r)
 static int
 send_failed(struct pg_conn *pc, const char *what, const struct pg_tab *t)
 {
-	char msg[512];
-
-	first_line(PQerrorMessage(pc->c), msg, sizeof(msg));
 	log_error("slot %s: sending %s%s%s to the target: %s", pc->slot, what,
-	    t ? " " : "", t ? t->qname : "", msg);
+	    t ? " " : "", t ? t->qname : "", pgpipe_msg(pc->c, NULL));
 	pc->broken = 1;
 	return -1;
 }
@@ -119,13 +116,14 @@ pump_one(struct pg_conn *pc, int block)
 		else
 			log_error("slot %s: target connection: %s", pc->slot,
 			    PQresStatus(PQresultStatus(r)));
-		rc = -1;
+		rc = pc->broken = -1;
 	}
 	PQclear(r);
 	return rc;
 lost:
 	log_error("slot %s: target connection: %s", pc->slot,
 	    *PQerrorMessage(pc->c) ? pgpipe_msg(pc->c, NULL) : "results out of step");
+	pc->broken = 1;
 	return -1;
 }
 
@@ -162,9 +160,10 @@ queued(struct pg_conn *pc, const struct pg_tab *t, const char *what)
 		pc->unflushed = 0;	/* the server flushes at a sync point */
 		return 0;
 	}
+	pc->unflushed++;
 	if (pc->npending >= PG_HIGH)
 		return pump_until(pc, PG_HIGH / 2);
-	if (++pc->unflushed % PG_PACE != 0)
+	if (pc->unflushed < PG_PACE)
 		return 0;
 	if (!PQsendFlushRequest(pc->c) || PQflush(pc->c) != 0)
 		return send_failed(pc, "a flush request", NULL);
