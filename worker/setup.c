@@ -66,9 +66,7 @@ pub_matches(PGconn *c, const char *pub, const char *tables, struct buf *held)
 	    2, NULL, params, NULL, NULL, 0);
 	int rc = PQresultStatus(r) == PGRES_TUPLES_OK ? strcmp(PQgetvalue(r, 0, 0), "t") == 0 : -1;
 
-	if (rc < 0)
-		log_error("publication %s: %s", pub, strtok(PQerrorMessage(c), "\n"));
-	else
+	if (rc >= 0)	/* on error the caller reports the server's message */
 		buf_puts(held, PQgetvalue(r, 0, 1));
 	PQclear(r);
 	return rc;
@@ -129,9 +127,10 @@ out:
 	buf_free(&held);
 	buf_free(&sql);
 	if (rc)
-		log_error("publication %s: fix the table list of slot %s or create the "
-		    "publication yourself (CREATE PUBLICATION ... FOR TABLE ...)",
-		    slot->publication, slot->name);
+		log_error("publication %s: %s; fix: the table list of slot %s (every table "
+		    "must exist), or create the publication yourself (CREATE PUBLICATION ... "
+		    "FOR TABLE ...)", slot->publication, PQerrorMessage(c)[0] ?
+		    strtok(PQerrorMessage(c), "\n") : "cannot be set up", slot->name);
 	return rc;
 }
 
