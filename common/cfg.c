@@ -27,7 +27,7 @@
 enum { STR_REQUIRED = 1, STR_EMPTY_OK = 2 };
 
 static const char *const top_keys[] = { "state_dir", "run_dir", "log", "source",
-	"snapshot", "status_interval_ms", "max_unacked_bytes", "shutdown_timeout",
+	"snapshot", "status_interval_ms", "max_unacked_bytes", "shutdown_timeout", "rescan_interval",
 	"lmdb_map_size", "metrics", "slots", "sinks", NULL };
 static const char *const log_keys[] = { "level", "file", NULL };
 static const char *const source_keys[] = { "conninfo", "password_file", NULL };
@@ -392,6 +392,7 @@ load_globals(struct cfg_ld *ld, const config_setting_t *root)
 	c->chunk_rows = get_long(ld, g, "chunk_rows", 50000, 1, 100000000);
 
 	c->status_interval_ms = (int)get_long(ld, root, "status_interval_ms", 10000, 100, 600000);
+	c->rescan_interval = (int)get_long(ld, root, "rescan_interval", 0, 0, 86400);
 	c->max_unacked_bytes = get_long(ld, root, "max_unacked_bytes", 64 * MIB, 1, LONG_MAX);
 	c->shutdown_timeout = (int)get_long(ld, root, "shutdown_timeout", 30, 1, 86400);
 	c->lmdb_map_size = get_long(ld, root, "lmdb_map_size", 64 * MIB, MIB, LONG_MAX);

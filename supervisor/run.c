@@ -69,10 +69,11 @@ static void
 signature(const struct cfg *cfg, enum child_kind kind, const char *name, struct buf *b)
 {
 	buf_reset(b);
-	buf_printf(b, "%s|%s|%s|%s|%d|%ld|%d|%ld|%ld|%d", cfg->conninfo,
+	buf_printf(b, "%s|%s|%s|%s|%d|%ld|%d|%ld|%ld|%d|%d", cfg->conninfo,
 	    cfg->password_file ? cfg->password_file : "", cfg->state_dir, cfg->run_dir,
 	    (int)cfg->snapshot_mode, cfg->chunk_rows, cfg->status_interval_ms,
-	    cfg->max_unacked_bytes, cfg->lmdb_map_size, cfg->shutdown_timeout);
+	    cfg->max_unacked_bytes, cfg->lmdb_map_size, cfg->shutdown_timeout,
+	    cfg->rescan_interval);
 	if (kind == CHILD_WORKER) {
 		const struct cfg_slot *s = cfg_slot_find(cfg, name);
 

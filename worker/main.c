@@ -43,6 +43,7 @@ static struct worker {
 	struct cfg_slot		 own;		/* the slot with patterns and shards resolved */
 	int			 again;		/* exit PROC_EXIT_AGAIN after draining */
 	const char		*name;		/* the replication slot (argv) */
+	int64_t			 rescan_ms;	/* last periodic look for new tables */
 	int64_t			 rate_ms;	/* changes/s since the last status write */
 	uint64_t		 rate_changes, rate;
 	struct ckpt		*ck;
@@ -248,6 +249,19 @@ snapshot_over(int64_t now)
 	}
 }
 
+static int
+rescan_due(int64_t now)
+{
+	if (W.cfg->rescan_interval <= 0 || W.state != W_STREAMING)
+		return 0;
+	if (W.rescan_ms == 0)
+		W.rescan_ms = now;
+	if (now - W.rescan_ms < W.cfg->rescan_interval * 1000LL)
+		return 0;
+	W.rescan_ms = now;
+	return 1;
+}
+
 /* One turn of the loop; returns -1 to keep going, else an exit code. */
 static int
 turn(void)
@@ -272,7 +286,9 @@ turn(void)
 		set_state(W_DRAINING);
 		W.drain_deadline = now + W_DRAIN_MS;
 	}
-	if (sig_take(SIGHUP) && W.state != W_DRAINING && tables_changed(W.cfg, W.ck, W.slot)) {
+	/* HUP (a reload) or the periodic rescan: new tables for our patterns? */
+	if ((sig_take(SIGHUP) | rescan_due(now)) && W.state != W_DRAINING &&
+	    tables_changed(W.cfg, W.ck, W.slot)) {
 		log_info("the slot's tables changed: draining, then starting again with them");
 		W.again = 1;
 		set_state(W_DRAINING);

@@ -5,7 +5,8 @@
 # exactly one publication), snapshotted and streamed.  A table created later
 # that matches the pattern is picked up on reload by the shard it hashes to
 # (only that worker restarts; the others keep their pids), and no existing
-# table moves.  Every table's rows arrive exactly once.  Before that, pgcdc
+# table moves; one created later still is found by the periodic rescan
+# (rescan_interval).  Every table's rows arrive exactly once.  Before that, pgcdc
 # check reports a server short of replication slots and a foreign slot.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../pgcdc.sh"
@@ -29,7 +30,8 @@ grep -q "^problem: replication slot chk_0 uses plugin test_decoding; fix: " "$T_
 grep -qE "^problem: max_replication_slots = [0-9]+, [0-9]+ in use, pgcdc needs 29 more; fix: raise" \
 	"$T_DIR/chk.txt" || t_fail "check does not say the server lacks replication slots"
 t_sql "SELECT pg_drop_replication_slot('chk_0')" >/dev/null
-T_CFG_EXTRA='snapshot = { mode = "initial"; chunk_rows = 100; };' t_pgcdc_config sh "sh.t_*"
+T_CFG_EXTRA='snapshot = { mode = "initial"; chunk_rows = 100; }; rescan_interval = 2;' \
+	t_pgcdc_config sh "sh.t_*"
 sed -i 's/sinks = \[ "out" \]; }/sinks = [ "out" ]; shards = 4; }/' "$T_CFG"
 grep -q "shards = 4" "$T_CFG" || t_fail "config edit failed"
 t_pgcdc_start
@@ -69,7 +71,13 @@ for k in 0 1 2 3; do
 		[ "$now" = "${pids[$k]}" ] || t_fail "sh_$k restarted although its tables did not change"
 	fi
 done
-assignment | grep -v "sh.t_40" | diff "$T_DIR/before.txt" - || t_fail "a table moved to another shard"
+assignment | grep -v "sh.t_4[01]" | diff "$T_DIR/before.txt" - || t_fail "a table moved to another shard"
+# Without a reload: the periodic rescan (rescan_interval = 2 s) finds t_41.
+t_sql "CREATE TABLE sh.t_41 (id int PRIMARY KEY, v text); INSERT INTO sh.t_41 VALUES (1, 'r')"
+t_wait_for 30 '[ "$(assignment | wc -l)" = 42 ]'
+t_wait_for 60 "status_done 42"
+echo "sh.t_41 went to $(assignment | awk '$2 == "sh.t_41" { print $1 }') by the periodic rescan"
+t_sql "INSERT INTO sh.t_41 VALUES (2, 'c')"
 t_sql "INSERT INTO sh.t_40 VALUES (3, 'c'); INSERT INTO sh.t_00 VALUES (101, 'last')"
 t_wait_for 30 'grep -qsF "\"v\":\"last\"" "$T_OUT"/sh.t_00/*.jsonl'
 t_wait_for 30 'grep -qsF "\"id\":3," "$T_OUT"/sh.t_40/*.jsonl'
