@@ -86,6 +86,18 @@ sup_stop(const char *config)
 		}
 		usleep(50 * 1000);
 	}
-	printf("pgcdc: stopped (pid %d)\n", (int)pid);
-	return 0;
+	{
+		char path[PATH_MAX + 8], how[160] = "";
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/ended", run_dir);
+		if ((f = fopen(path, "r")) != NULL) {
+			if (fgets(how, sizeof(how), f) == NULL)
+				how[0] = '\0';
+			fclose(f);
+		}
+		how[strcspn(how, "\n")] = '\0';
+		printf("pgcdc: stopped (pid %d)%s%s\n", (int)pid, how[0] ? ": " : "", how);
+		return strncmp(how, "clean", 5) == 0 || how[0] == '\0' ? 0 : 1;
+	}
 }

@@ -35,6 +35,7 @@ static struct {
 	int			 stopping;	/* 1 workers stopping, 2 sinks too */
 	int64_t			 deadline;
 	int			 pidfd;
+	int			 killed;	/* children SIGKILLed at the shutdown timeout */
 } S;
 
 static int
@@ -233,6 +234,7 @@ stop_progress(int64_t now)
 	}
 	if (now >= S.deadline && child_live(&S.kids, -1) > 0) {
 		log_warn("shutdown timeout: killing what is left");
+		S.killed += child_live(&S.kids, -1);
 		child_signal_all(&S.kids, -1, SIGKILL);
 		S.deadline = now + 60000;
 	}
@@ -268,6 +270,26 @@ setup(const char *path)
 	return 0;
 }
 
+/* How the run ended, into run_dir/ended for `pgcdc stop` and the log. */
+static void
+write_ended(void)
+{
+	char file[PATH_MAX], how[128];
+	FILE *f;
+
+	snprintf(file, sizeof(file), "%s/ended", S.cfg->run_dir);
+	if (S.killed)
+		snprintf(how, sizeof(how), "%d child(ren) killed after shutdown_timeout (%d s)",
+		    S.killed, S.cfg->shutdown_timeout);
+	else
+		snprintf(how, sizeof(how), "clean: every worker confirmed, every sink flushed");
+	if ((f = fopen(file, "w")) != NULL) {
+		fprintf(f, "%s\n", how);
+		fclose(f);
+	}
+	log_info("stopped (%s)", how);
+}
+
 int
 sup_run(const char *path)
 {
@@ -277,6 +299,8 @@ sup_run(const char *path)
 	log_init("supervisor", NULL);
 	if (setup(path) < 0)
 		return 2;
+	snprintf(status, sizeof(status), "%s/ended", S.cfg->run_dir);
+	unlink(status);		/* the last run's ending is not this one's */
 	snprintf(status, sizeof(status), "%s/status", S.cfg->run_dir);
 	log_info("pgcdc running (pid %d), %zu slot(s), %zu sink(s)", (int)getpid(),
 	    S.cfg->nslots, S.cfg->nsinks);
@@ -301,6 +325,6 @@ sup_run(const char *path)
 	}
 	sup_status_write(&S.kids, status);
 	sup_metrics_stop();
-	log_info("stopped");
+	write_ended();
 	return 0;
 }

@@ -69,5 +69,7 @@ ids = [e["after"]["i"] for e in json.load(sys.stdin)]
 n = int(sys.argv[1])
 print("%d events for %d rows" % (len(ids), n))
 sys.exit(ids != list(range(1, n + 1)))' "$n" || t_fail "rows of a lost, duplicated or out of order"
-t_pgcdc_stop
+"$(t_bin)/pgcdc" stop -c "$T_CFG" | tee "$T_DIR/stop.txt"
+grep -q "^pgcdc: stopped (pid $T_PGCDC_PID): clean" "$T_DIR/stop.txt" || t_fail "pgcdc stop does not say how it ended"
+wait "$T_PGCDC_PID" || t_fail "pgcdc run did not exit 0"
 t_pass
