@@ -157,6 +157,7 @@ main(int argc, char **argv)
 		fatal(PROC_EXIT_FATAL, "sink %s is not in %s", name, cfg->path);
 	if (sink_open(&s, cfg, conf) < 0) {
 		sink_close(&s);
+		cfg_free(cfg);
 		return PROC_EXIT_RETRY;
 	}
 	if ((zctx = zmq_ctx_new()) != NULL && bind_router(zctx, cfg, name, &sock) == 0)
