@@ -62,12 +62,17 @@ $(BUILD)/pgcdc: $(call obj,supervisor/main.c) $(SUP_A) $(COMMON_A)
 $(BUILD)/pgcdc-worker: $(call obj,worker/main.c) $(WORKER_A) $(COMMON_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/pgcdc-sink: $(call obj,sink/main.c) $(SINK_A) $(COMMON_A)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lrdkafka
 
 # Unit tests link every library so a test may cover any module.
 $(BUILD)/tests/%: tests/unit/%.c $(WORKER_A) $(SINK_A) $(SUP_A) $(COMMON_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka -lrdkafka
+
+# The kafka sink's test helper: librdkafka's mock cluster in a process of its own.
+$(BUILD)/tests/kafka_mock: tests/kafka_mock.c $(COMMON_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lrdkafka
 
 deps:
 	@scripts/deps.sh

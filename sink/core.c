@@ -28,6 +28,7 @@ sink_open(struct sink *s, const struct cfg *cfg, const struct cfg_sink *conf)
 		s->ops = &sink_jsonl_ops;
 		break;
 	case CFG_SINK_ZMQ: s->ops = &sink_zmq_ops; break;
+	case CFG_SINK_KAFKA: s->ops = &sink_kafka_ops; break;
 	case CFG_SINK_POSTGRES: s->ops = &sink_postgres_ops; break;
 	default:
 		log_error("sink %s: type %s is not available in this build", conf->name,

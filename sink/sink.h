@@ -109,6 +109,7 @@ struct sink {
 extern const struct sink_ops sink_jsonl_ops;
 extern const struct sink_ops sink_postgres_ops;
 extern const struct sink_ops sink_zmq_ops;
+extern const struct sink_ops sink_kafka_ops;
 
 int sink_open(struct sink *s, const struct cfg *cfg, const struct cfg_sink *conf);
 void sink_close(struct sink *s);
