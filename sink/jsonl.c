@@ -363,19 +363,30 @@ txn_end(struct sink *s, struct sink_slot *sl)
 	txn_reset(j, sl);
 }
 
+/* A failed write: out of space is waited out (sink_out_of_space). */
+static int
+write_failed(struct sink *s)
+{
+	struct jsonl *j = s->impl;
+
+	if (errno == ENOSPC || errno == EDQUOT)
+		return sink_out_of_space(s, j->dir);
+	return -1;
+}
+
 static int
 jsonl_change(struct sink *s, struct sink_slot *sl, const struct sink_change *c)
 {
 	struct jfile *f = file_of(s, sl, c);
 
 	if (f == NULL)
-		return -1;
+		return write_failed(s);
 	sink_json_event(s, sl, c, &f->pending);
 	if (s->conf->transactions && txn_event(s, sl, f) < 0)
-		return -1;
+		return write_failed(s);
 	buf_putc(&f->pending, '\n');
-	if (f->pending.len >= JSONL_WRITE_AT)
-		return file_write_pending(s->impl, f);
+	if (f->pending.len >= JSONL_WRITE_AT && file_write_pending(s->impl, f) < 0)
+		return write_failed(s);
 	return 0;
 }
 
@@ -446,7 +457,7 @@ jsonl_flush(struct sink *s, struct ckpt_batch *batch)
 			continue;
 		if (file_write_pending(j, f) < 0 || fdatasync(f->fd) < 0) {
 			log_error("sync %s/%s: %s", j->dir, f->name, strerror(errno));
-			return -1;
+			return write_failed(s);
 		}
 		put_be64(rec.seg, f->seg);
 		put_be64(rec.off, f->boundary);

@@ -6,9 +6,11 @@
  * new durable position.  SIGTERM: flush, ack, exit 0.
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <zmq.h>
@@ -23,6 +25,8 @@
 #define SINK_BATCH_FRAMES	256	/* then look at signals again */
 #define SINK_FLUSH_MS		5	/* group commit window: one fsync per window */
 #define SINK_CONSUMED_ACK	(1 << 20)	/* report intake every MiB (flow control) */
+#define SINK_SPACE_RESUME	(16ULL << 20)	/* free bytes to start again after ENOSPC */
+#define SINK_SPACE_POLL_MS	500
 
 static int
 bind_router(void *zctx, const struct cfg *cfg, const char *name, void **out)
@@ -142,6 +146,45 @@ loop(struct sink *s, void *sock)
 	return rc;
 }
 
+/*
+ * The output ran out of space: nothing past the last flush was acked, so
+ * nothing is lost.  Hold still (the worker holds the stream back) until the
+ * directory has room again, then exit to be started at once: recovery cuts
+ * the files back to what LMDB records and the stream resumes from there.
+ */
+static int
+wait_for_space(const struct sink *s)
+{
+	int64_t told = util_now_ms();
+	struct statvfs v;
+
+	log_error("no space left in %s: sink %s stopped writing, nothing past its last "
+	    "acknowledged transaction is lost and the source keeps the rest; fix: free "
+	    "space there (pgcdc resumes by itself once %llu MiB are free)", s->full_dir,
+	    s->conf->name, SINK_SPACE_RESUME >> 20);
+	for (;;) {
+		struct pollfd p = { .fd = sig_fd(), .events = POLLIN };
+
+		if (poll(&p, 1, SINK_SPACE_POLL_MS) < 0 && errno != EINTR)
+			return PROC_EXIT_RETRY;
+		if (sig_take(SIGUSR2))
+			log_reopen();
+		if (sig_take(SIGTERM) | sig_take(SIGINT) | sig_take(SIGQUIT))
+			return PROC_EXIT_STOP;
+		if (statvfs(s->full_dir, &v) == 0 &&
+		    (unsigned long long)v.f_bavail * v.f_frsize >= SINK_SPACE_RESUME) {
+			log_info("space in %s again: starting sink %s again", s->full_dir,
+			    s->conf->name);
+			return PROC_EXIT_AGAIN;
+		}
+		if (util_now_ms() - told >= 60000) {
+			log_warn("still no space in %s: sink %s is waiting", s->full_dir,
+			    s->conf->name);
+			told = util_now_ms();
+		}
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -166,6 +209,8 @@ main(int argc, char **argv)
 		zmq_close(sock);
 	if (zctx)
 		zmq_ctx_term(zctx);
+	if (rc == PROC_EXIT_RETRY && s.full_dir[0])
+		rc = wait_for_space(&s);
 	sink_close(&s);
 	log_info("stopped (exit %d)", rc);
 	cfg_free(cfg);

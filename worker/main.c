@@ -22,6 +22,7 @@
 #include "common/util.h"
 #include "worker/ddl.h"
 #include "worker/fwd.h"
+#include "worker/heartbeat.h"
 #include "worker/repl.h"
 #include "worker/setup.h"
 #include "worker/snap.h"
@@ -53,9 +54,11 @@ static struct worker {
 	struct pgo_decoder	 dec;
 	struct relcache		*rels;
 	struct snap		*snap;		/* NULL: no snapshot work (left) */
+	struct heartbeat	 hb;
 	enum wstate		 state;
 	lsn_t			 confirmed;	/* committed to LMDB */
-	lsn_t			 idle_end;	/* last keepalive WAL end */
+	lsn_t			 idle_end;	/* last keepalive WAL end, this stream */
+	int			 walsenders[2];	/* ours: the last two we connected */
 	int			 in_txn;
 	int			 reply_due;
 	int			 poll_ms;	/* next zmq_poll timeout */
@@ -64,6 +67,7 @@ static struct worker {
 	int64_t			 drain_deadline;
 	uint64_t		 changes;
 	char			 key[CKPT_KEY_MAX + 1];	/* slot/<name>/confirmed */
+	char			 ws_key[CKPT_KEY_MAX + 1];	/* slot/<name>/walsenders */
 	char			 status_key[CKPT_KEY_MAX + 1];
 } W;
 
@@ -164,6 +168,10 @@ handle_pgo(lsn_t wal, const uint8_t *data, size_t len)
 		if (strncmp(m.message.prefix, "pgcdc-", 6) == 0) {	/* ours: never forwarded */
 			if (W.in_txn && !ddl_message(W.rels, &m, &W.fwd, wal) && W.snap)
 				snap_message(W.snap, &m, &W.fwd, W.rels);
+			/* A heartbeat: all before it has been read, like a keepalive. */
+			if (!W.in_txn && strcmp(m.message.prefix, "pgcdc-heartbeat") == 0 &&
+			    wal > W.idle_end)
+				W.idle_end = wal;
 		} else if (W.in_txn) {
 			fwd_txn(&W.fwd, wal, data, len);
 		} else {	/* non-transactional: a unit of its own */
@@ -205,6 +213,33 @@ read_stream(void)
 	return rc < 0 ? -1 : 0;
 }
 
+/* The walsender about to stream is ours: recorded durably before it can
+ * hold the slot, so a successor tells ours from another consumer's. */
+static int
+claim(int pid)
+{
+	char val[32];
+
+	W.walsenders[1] = W.walsenders[0];
+	W.walsenders[0] = pid;
+	snprintf(val, sizeof(val), "%d %d", W.walsenders[0], W.walsenders[1]);
+	ckpt_put(&W.batch, W.ws_key, val, strlen(val));
+	return ckpt_commit(W.ck, &W.batch);
+}
+
+static void
+read_walsenders(void)
+{
+	char val[32];
+	size_t len = sizeof(val) - 1;
+
+	if (ckpt_get(W.ck, W.ws_key, val, &len) == 1 && len < sizeof(val)) {
+		val[len] = '\0';
+		if (sscanf(val, "%d %d", &W.walsenders[0], &W.walsenders[1]) != 2)
+			W.walsenders[0] = W.walsenders[1] = 0;
+	}
+}
+
 static int
 start_stream(void)
 {
@@ -212,12 +247,16 @@ start_stream(void)
 
 	repl_close(&W.repl);
 	W.in_txn = 0;
+	/* A keepalive of the old stream may be past what a sink that just came
+	 * back holds: only this stream's keepalives count. */
+	W.idle_end = 0;
 	if (W.snap)
 		snap_stream_restart(W.snap);
-	rc = repl_start(&W.repl, W.cfg, W.slot, W.confirmed);
+	rc = repl_start(&W.repl, W.cfg, W.slot, W.confirmed, claim);
 	/* Our previous walsender may still hold the slot for a moment. */
-	if (rc == PROC_EXIT_RETRY && setup_slot_free(W.cfg, W.slot->name) == 0)
-		rc = repl_start(&W.repl, W.cfg, W.slot, W.confirmed);
+	if (rc == PROC_EXIT_RETRY &&
+	    (rc = setup_slot_free(W.cfg, W.slot->name, W.walsenders)) == 0)
+		rc = repl_start(&W.repl, W.cfg, W.slot, W.confirmed, claim);
 	if (rc != 0)
 		return rc;
 	W.fwd.streaming = 1;
@@ -318,6 +357,8 @@ turn(void)
 	    confirm(now, 0) < 0)
 		return PROC_EXIT_RETRY;
 	W.poll_ms = due < W_POLL_MS ? due : W_POLL_MS;
+	if (W.state == W_STREAMING)
+		heartbeat_tick(&W.hb, W.cfg, W.slot, now);
 	return -1;
 }
 
@@ -357,9 +398,12 @@ main(int argc, char **argv)
 		fatal(PROC_EXIT_FATAL, "slot %s: at most 64 sinks", name);
 	snprintf(W.key, sizeof(W.key), "slot/%s/confirmed", W.slot->name);
 	snprintf(W.status_key, sizeof(W.status_key), "slot/%s/status", W.slot->name);
+	snprintf(W.ws_key, sizeof(W.ws_key), "slot/%s/walsenders", W.slot->name);
 	if (ckpt_get_lsn(W.ck, W.key, &W.confirmed) < 0)
 		return PROC_EXIT_RETRY;
-	if ((rc = setup_source(W.cfg, W.slot, W.confirmed != 0, dbname, sizeof(dbname))) != 0)
+	read_walsenders();
+	if ((rc = setup_source(W.cfg, W.slot, W.confirmed != 0, W.walsenders, dbname,
+	    sizeof(dbname))) != 0)
 		return finish(rc);
 	W.rels = relcache_new();
 	if (fwd_open(&W.fwd, W.cfg, W.slot, W.ck) < 0)
@@ -373,6 +417,7 @@ main(int argc, char **argv)
 		log_info("stopped; confirmed %s", lsn_format(W.confirmed, dbname));
 	finish(rc);
 	repl_close(&W.repl);
+	heartbeat_close(&W.hb);
 	fwd_close(&W.fwd);
 	relcache_free(W.rels);
 	snap_close(W.snap);

@@ -61,7 +61,7 @@ start_replication(struct repl *r, const struct cfg_slot *slot, lsn_t start)
 
 int
 repl_start(struct repl *r, const struct cfg *cfg, const struct cfg_slot *slot,
-    lsn_t start)
+    lsn_t start, int (*claim)(int walsender_pid))
 {
 	enum pgconn_err err;
 	char app[96];
@@ -74,7 +74,8 @@ repl_start(struct repl *r, const struct cfg *cfg, const struct cfg_slot *slot,
 	r->conn = pgconn_open(cfg->conninfo, cfg->password_file, 1, app, &err);
 	if (r->conn == NULL)
 		return err == PGCONN_FATAL ? 2 : 1;
-	if ((rc = identify(r)) == 0 && (rc = start_replication(r, slot, start)) == 0) {
+	if ((rc = identify(r)) == 0 && (rc = claim(PQbackendPID(r->conn)) < 0 ? 1 : 0) == 0 &&
+	    (rc = start_replication(r, slot, start)) == 0) {
 		if (PQsetnonblocking(r->conn, 1) == 0)
 			return 0;
 		rc = 1;

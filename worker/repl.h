@@ -32,10 +32,12 @@ struct repl_msg {
 	size_t		 len;
 };
 
-/* Connect, IDENTIFY_SYSTEM, START_REPLICATION from `start`.
+/* Connect, IDENTIFY_SYSTEM, START_REPLICATION from `start`.  claim(pid)
+ * runs before START_REPLICATION with the walsender's pid, so the worker can
+ * record it as its own before it may hold the slot; claim's -1 aborts.
  * Returns 0, or the worker exit code (1 retry, 2 fatal). */
 int repl_start(struct repl *r, const struct cfg *cfg, const struct cfg_slot *slot,
-    lsn_t start);
+    lsn_t start, int (*claim)(int walsender_pid));
 /* Next message without blocking: 1 got one (valid until the next call),
  * 0 none available now, -1 the stream ended or failed (logged). */
 int repl_read(struct repl *r, struct repl_msg *m);

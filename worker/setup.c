@@ -155,7 +155,7 @@ create_slot(PGconn *c, const char *name)
 }
 
 static int
-ensure_slot(PGconn *c, const char *name, int has_progress)
+ensure_slot(PGconn *c, const char *name, int has_progress, const int *ours)
 {
 	const char *params[1] = { name };
 	PGresult *r = PQexecParams(c,
@@ -187,46 +187,47 @@ ensure_slot(PGconn *c, const char *name, int has_progress)
 		    "re-snapshot (see README, \"Re-snapshot\")", name);
 		rc = 2;
 	} else if (!PQgetisnull(r, 0, 2)) {
-		rc = setup_slot_wait_free(c, name);
+		rc = setup_slot_wait_free(c, name, ours);
 	}
 	PQclear(r);
 	return rc;
 }
 
-/* Who holds the slot: 0 nobody, else the walsender pid; *ours when its
- * application_name is ours (a predecessor of this worker).  -1 error. */
+/* Who holds the slot: 0 nobody, else the walsender pid (and its
+ * application_name into app).  -1 error. */
 static int
-slot_holder(PGconn *c, const char *name, int *ours)
+slot_holder(PGconn *c, const char *name, char *app, size_t applen)
 {
-	char app[96];
-	const char *params[2] = { name, app };
+	const char *params[1] = { name };
 	PGresult *r;
 	int pid = -1;
 
-	snprintf(app, sizeof(app), "pgcdc-%s", name);
-	r = PQexecParams(c, "SELECT s.active_pid, coalesce(a.application_name = $2, false) "
+	r = PQexecParams(c, "SELECT s.active_pid, coalesce(a.application_name, '?') "
 	    "FROM pg_replication_slots s LEFT JOIN pg_stat_activity a ON a.pid = s.active_pid "
-	    "WHERE s.slot_name = $1", 2, NULL, params, NULL, NULL, 0);
+	    "WHERE s.slot_name = $1", 1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(r) == PGRES_TUPLES_OK) {
 		pid = PQntuples(r) && !PQgetisnull(r, 0, 0) ? atoi(PQgetvalue(r, 0, 0)) : 0;
-		*ours = PQntuples(r) && strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+		snprintf(app, applen, "%s", pid > 0 ? PQgetvalue(r, 0, 1) : "");
 	}
 	PQclear(r);
 	return pid;
 }
 
 int
-setup_slot_wait_free(PGconn *c, const char *name)
+setup_slot_wait_free(PGconn *c, const char *name, const int *ours)
 {
 	int64_t deadline = util_now_ms() + SETUP_BUSY_WAIT_MS;
-	int pid, ours = 0, killed = 0;
+	int pid, killed = 0;
+	char app[64];	/* NAMEDATALEN */
 
-	while ((pid = slot_holder(c, name, &ours)) > 0) {
-		if (!ours) {
-			log_error("replication slot %s is in use by another consumer "
-			    "(walsender pid %d); fix: stop that consumer or give pgcdc "
-			    "its own slot name", name, pid);
-			return 1;
+	while ((pid = slot_holder(c, name, app, sizeof(app))) > 0) {
+		if (pid != ours[0] && pid != ours[1]) {
+			/* Not one this state dir's workers started: never touched. */
+			log_error("replication slot %s is active: another consumer streams "
+			    "from it (walsender pid %d, application_name '%s'), perhaps a "
+			    "second pgcdc with another state_dir; fix: stop that consumer, "
+			    "or give this pgcdc a slot name of its own", name, pid, app);
+			return 2;
 		}
 		if (util_now_ms() > deadline && !killed) {
 			/* Our dead predecessor's walsender has not noticed yet. */
@@ -249,7 +250,7 @@ setup_slot_wait_free(PGconn *c, const char *name)
 
 int
 setup_source(const struct cfg *cfg, const struct cfg_slot *slot, int has_progress,
-    char *dbname, size_t dblen)
+    const int *ours, char *dbname, size_t dblen)
 {
 	enum pgconn_err err;
 	char app[96];
@@ -261,7 +262,7 @@ setup_source(const struct cfg *cfg, const struct cfg_slot *slot, int has_progres
 		return err == PGCONN_FATAL ? 2 : 1;
 	snprintf(dbname, dblen, "%s", PQdb(c));
 	if ((rc = check_wal_level(c)) == 0 && (rc = ensure_publication(c, slot)) == 0)
-		rc = ensure_slot(c, slot->name, has_progress);
+		rc = ensure_slot(c, slot->name, has_progress, ours);
 	if (rc == 0)
 		ddl_install(c);
 	PQfinish(c);
@@ -269,7 +270,7 @@ setup_source(const struct cfg *cfg, const struct cfg_slot *slot, int has_progres
 }
 
 int
-setup_slot_free(const struct cfg *cfg, const char *name)
+setup_slot_free(const struct cfg *cfg, const char *name, const int *ours)
 {
 	enum pgconn_err err;
 	PGconn *c = pgconn_open(cfg->conninfo, cfg->password_file, 0, "pgcdc-setup", &err);
@@ -277,7 +278,7 @@ setup_slot_free(const struct cfg *cfg, const char *name)
 
 	if (c == NULL)
 		return err == PGCONN_FATAL ? 2 : 1;
-	rc = setup_slot_wait_free(c, name);
+	rc = setup_slot_wait_free(c, name, ours);
 	PQfinish(c);
 	return rc;
 }
