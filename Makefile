@@ -74,6 +74,11 @@ $(BUILD)/tests/kafka_mock: tests/kafka_mock.c $(COMMON_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lrdkafka
 
+# The fault campaign's LMDB map-full injection.
+$(BUILD)/tests/lmdb_fill: tests/lmdb_fill.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -llmdb
+
 deps:
 	@scripts/deps.sh
 
@@ -83,8 +88,10 @@ unit: $(UNIT_BINS)
 integration: all
 	@scripts/run-tests.sh integration
 
+# FAULTS=N faults (default 32, a few minutes; SEED=S replays a campaign's
+# fault sequence); the time limit grows with N.
 faults: all
-	@scripts/run-tests.sh faults
+	@FAULTS=$(FAULTS) SEED=$(SEED) scripts/run-tests.sh faults
 
 # The whole suite: deps, warning-free build, unit, integration and fault tests.
 test: deps

@@ -296,7 +296,7 @@ grow(struct ckpt *c)
 	if (cur == 0 || cur > SIZE_MAX / 2)
 		return MDB_MAP_FULL;
 	if ((rc = mdb_env_set_mapsize(c->env, cur * 2)) == 0)
-		log_info("ckpt: map of %s grown to %zu MiB", c->dir, (cur * 2) >> 20);
+		log_info("ckpt: map of %s was full, grown to %zu KiB", c->dir, (cur * 2) >> 10);
 	return rc;
 }
 

@@ -102,7 +102,10 @@ sig_take(int signo)
 void
 sig_die_with_parent(int expected_ppid)
 {
-	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
+	/* SIGQUIT: stop at once, no drain.  The acks a drain waits for come
+	 * from sinks that are orphans too; what is durable is recorded, and
+	 * the next run replays the rest. */
+	if (prctl(PR_SET_PDEATHSIG, SIGQUIT) < 0)
 		log_warn("%s: prctl(PR_SET_PDEATHSIG): %s", __func__, strerror(errno));
 	/* The parent may have died before prctl: then we were reparented. */
 	if (expected_ppid > 0 && getppid() != (pid_t)expected_ppid) {

@@ -13,7 +13,7 @@ int sig_setup(const int *signals);
 int sig_fd(void);
 /* Drain the pipe; return whether signo arrived since the last take and clear it. */
 int sig_take(int signo);
-/* Make this process exit when its parent dies (PR_SET_PDEATHSIG=SIGTERM)
+/* Make this process exit when its parent dies (PR_SET_PDEATHSIG=SIGQUIT)
  * and exit at once if the parent is already gone (ppid != expected). */
 void sig_die_with_parent(int expected_ppid);
 

@@ -86,6 +86,8 @@ run_one() {
 	secs=$((SECONDS - start))
 	if [ "$rc" = 0 ] && [ "$interrupted" = 0 ]; then
 		echo "PASS $name (${secs}s)"
+		# A fault campaign's verdict is worth seeing when it passes too.
+		grep -E '^faults: [0-9]+ injected' "$log" | sed 's/^/    /' || true
 		passed=$((passed + 1))
 		reap "$reg"
 		return
@@ -128,7 +130,12 @@ run_scripts() {
 		name=$kind/$(basename "$t" .sh)
 		selected "$name" || continue
 		[ "$interrupted" = 0 ] || return
-		run_one "$name" bash "$t"
+		# A fault campaign's length grows with FAULTS (default 32).
+		if [ "$kind" = faults ]; then
+			TIMEOUT=${TEST_TIMEOUT:-$((600 + 15 * ${FAULTS:-32}))} run_one "$name" bash "$t"
+		else
+			run_one "$name" bash "$t"
+		fi
 	done
 }
 

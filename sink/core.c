@@ -504,13 +504,6 @@ stage_slot(struct sink *s, const struct sink_slot *sl)
 }
 
 int
-sink_out_of_space(struct sink *s, const char *dir)
-{
-	snprintf(s->full_dir, sizeof(s->full_dir), "%s", dir);
-	return -1;
-}
-
-int
 sink_flush(struct sink *s)
 {
 	if (!s->dirty)

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "common/json.h"
@@ -23,6 +24,7 @@
 #include "sink/sink.h"
 
 #define JSONL_WRITE_AT	(1024 * 1024)	/* write pending bytes out past this */
+#define JSONL_SPACE_RESUME (16ULL << 20)	/* free bytes to resume after ENOSPC */
 
 struct jfile {
 	char		 name[300];	/* directory name: escaped schema.table */
@@ -363,15 +365,29 @@ txn_end(struct sink *s, struct sink_slot *sl)
 	txn_reset(j, sl);
 }
 
-/* A failed write: out of space is waited out (sink_out_of_space). */
+/* A failed write: out of space is waited out (jsonl_unavailable). */
 static int
 write_failed(struct sink *s)
 {
-	struct jsonl *j = s->impl;
-
 	if (errno == ENOSPC || errno == EDQUOT)
-		return sink_out_of_space(s, j->dir);
+		s->out_of_space = 1;
 	return -1;
+}
+
+static int
+jsonl_unavailable(struct sink *s, char *why, size_t len)
+{
+	struct jsonl *j = s->impl;
+	struct statvfs v;
+	unsigned long long avail;
+
+	if (!s->out_of_space || j == NULL || statvfs(j->dir, &v) < 0)
+		return 0;
+	avail = (unsigned long long)v.f_bavail * v.f_frsize;
+	snprintf(why, len, "no space left in %s (%llu MiB free); fix: free space there, "
+	    "the sink resumes once %llu MiB are free", j->dir, avail >> 20,
+	    JSONL_SPACE_RESUME >> 20);
+	return avail < JSONL_SPACE_RESUME;
 }
 
 static int
@@ -573,4 +589,5 @@ const struct sink_ops sink_jsonl_ops = {
 	.rollback = jsonl_rollback,
 	.flush = jsonl_flush,
 	.close = jsonl_close,
+	.unavailable = jsonl_unavailable,
 };

@@ -10,7 +10,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <zmq.h>
@@ -25,8 +24,7 @@
 #define SINK_BATCH_FRAMES	256	/* then look at signals again */
 #define SINK_FLUSH_MS		5	/* group commit window: one fsync per window */
 #define SINK_CONSUMED_ACK	(1 << 20)	/* report intake every MiB (flow control) */
-#define SINK_SPACE_RESUME	(16ULL << 20)	/* free bytes to start again after ENOSPC */
-#define SINK_SPACE_POLL_MS	500
+#define SINK_WAIT_POLL_MS	500	/* how often a waiting sink looks at its target */
 
 static int
 bind_router(void *zctx, const struct cfg *cfg, const char *name, void **out)
@@ -147,39 +145,37 @@ loop(struct sink *s, void *sock)
 }
 
 /*
- * The output ran out of space: nothing past the last flush was acked, so
- * nothing is lost.  Hold still (the worker holds the stream back) until the
- * directory has room again, then exit to be started at once: recovery cuts
- * the files back to what LMDB records and the stream resumes from there.
+ * The sink failed because its target cannot take data (disk full, server
+ * down): nothing past the last flush was acked, so nothing is lost.  Hold
+ * still (the worker holds the stream back) until the kind says the target
+ * is back, then exit to be started again at once (PROC_EXIT_AGAIN, not a
+ * crash): recovery resumes from what is durable.  Other failures: RETRY.
  */
 static int
-wait_for_space(const struct sink *s)
+wait_available(struct sink *s)
 {
+	char why[600];
 	int64_t told = util_now_ms();
-	struct statvfs v;
 
-	log_error("no space left in %s: sink %s stopped writing, nothing past its last "
-	    "acknowledged transaction is lost and the source keeps the rest; fix: free "
-	    "space there (pgcdc resumes by itself once %llu MiB are free)", s->full_dir,
-	    s->conf->name, SINK_SPACE_RESUME >> 20);
+	if (s->ops == NULL || s->ops->unavailable == NULL || !s->ops->unavailable(s, why, sizeof(why)))
+		return PROC_EXIT_RETRY;
+	log_error("sink %s waits: %s; nothing past its last acknowledged transaction is "
+	    "lost, the source keeps the rest", s->conf->name, why);
 	for (;;) {
 		struct pollfd p = { .fd = sig_fd(), .events = POLLIN };
 
-		if (poll(&p, 1, SINK_SPACE_POLL_MS) < 0 && errno != EINTR)
+		if (poll(&p, 1, SINK_WAIT_POLL_MS) < 0 && errno != EINTR)
 			return PROC_EXIT_RETRY;
 		if (sig_take(SIGUSR2))
 			log_reopen();
 		if (sig_take(SIGTERM) | sig_take(SIGINT) | sig_take(SIGQUIT))
 			return PROC_EXIT_STOP;
-		if (statvfs(s->full_dir, &v) == 0 &&
-		    (unsigned long long)v.f_bavail * v.f_frsize >= SINK_SPACE_RESUME) {
-			log_info("space in %s again: starting sink %s again", s->full_dir,
-			    s->conf->name);
+		if (!s->ops->unavailable(s, why, sizeof(why))) {
+			log_info("sink %s: its target takes data again: starting again", s->conf->name);
 			return PROC_EXIT_AGAIN;
 		}
 		if (util_now_ms() - told >= 60000) {
-			log_warn("still no space in %s: sink %s is waiting", s->full_dir,
-			    s->conf->name);
+			log_warn("sink %s still waits: %s", s->conf->name, why);
 			told = util_now_ms();
 		}
 	}
@@ -199,9 +195,10 @@ main(int argc, char **argv)
 	if ((conf = cfg_sink_find(cfg, name)) == NULL)
 		fatal(PROC_EXIT_FATAL, "sink %s is not in %s", name, cfg->path);
 	if (sink_open(&s, cfg, conf) < 0) {
+		rc = wait_available(&s);
 		sink_close(&s);
 		cfg_free(cfg);
-		return PROC_EXIT_RETRY;
+		return rc;
 	}
 	if ((zctx = zmq_ctx_new()) != NULL && bind_router(zctx, cfg, name, &sock) == 0)
 		rc = loop(&s, sock);
@@ -209,8 +206,8 @@ main(int argc, char **argv)
 		zmq_close(sock);
 	if (zctx)
 		zmq_ctx_term(zctx);
-	if (rc == PROC_EXIT_RETRY && s.full_dir[0])
-		rc = wait_for_space(&s);
+	if (rc == PROC_EXIT_RETRY)
+		rc = wait_available(&s);
 	sink_close(&s);
 	log_info("stopped (exit %d)", rc);
 	cfg_free(cfg);

@@ -427,6 +427,22 @@ pg_close(struct sink *s)
 	s->impl = NULL;
 }
 
+/* After a failure: is the target down (or starting, or shutting down)? */
+static int
+pg_unavailable(struct sink *s, char *why, size_t len)
+{
+	const char *keys[] = { "dbname", "connect_timeout", NULL };
+	const char *vals[] = { s->conf->conninfo, "5", NULL };
+	char safe[1024];
+
+	if (PQpingParams(keys, vals, 1) == PQPING_OK)
+		return 0;
+	log_redact(s->conf->conninfo, safe, sizeof(safe));
+	snprintf(why, len, "the target (%s) does not accept connections; fix: start it, "
+	    "the sink resumes once it does", safe);
+	return 1;
+}
+
 const struct sink_ops sink_postgres_ops = {
 	.type = "postgres",
 	.open = pg_open,
@@ -437,4 +453,5 @@ const struct sink_ops sink_postgres_ops = {
 	.close = pg_close,
 	.held = pg_held,
 	.held_chunk = pg_held_chunk,
+	.unavailable = pg_unavailable,
 };

@@ -87,6 +87,11 @@ struct sink_ops {
 	 * ("schema.table").  The core takes the larger of these and LMDB's. */
 	int  (*held)(struct sink *s, const char *slot, lsn_t *applied);
 	int  (*held_chunk)(struct sink *s, const char *slot, const char *table, uint64_t *chunk);
+	/* Optional, asked after a failure: 1 if the target cannot take data
+	 * now (disk full, server down), with the cause in why.  The process
+	 * then waits until it returns 0 and starts again (sink/main.c) rather
+	 * than crash-looping into FAILED. */
+	int  (*unavailable)(struct sink *s, char *why, size_t len);
 };
 
 struct sink {
@@ -104,7 +109,7 @@ struct sink {
 	uint64_t		 rel_gen;	/* bumped on every relation change */
 	struct cfg		*routing;	/* reloaded config (HUP): which slots feed us */
 	struct buf		 scratch;
-	char			 full_dir[256];	/* out of space there: wait, then restart */
+	int			 out_of_space;	/* a write failed with ENOSPC/EDQUOT */
 };
 
 extern const struct sink_ops sink_jsonl_ops;
@@ -126,10 +131,6 @@ void sink_reload_routing(struct sink *s);
  * "message":{"prefix","content"} with the content in base64. */
 void sink_json_event(struct sink *s, const struct sink_slot *sl, const struct sink_change *c,
     struct buf *out);
-/* A kind's write failed for lack of space in dir (ENOSPC, EDQUOT): the
- * process will stop applying, wait for space and start again (sink/main.c).
- * Returns -1 for the caller to pass on. */
-int sink_out_of_space(struct sink *s, const char *dir);
 /* Flush if dirty.  Returns 0 / -1. */
 int sink_flush(struct sink *s);
 struct sink_slot *sink_slot_find(struct sink *s, const char *name);
