@@ -114,7 +114,10 @@ def main():
 
     for spec in a.jsonl:
         name, d = spec.split("=", 1)
-        audit = [e for e in E.events(d, "public.audit") if e["op"] in ("c", "r")]
+        by_table = collections.defaultdict(list)
+        for e in E.events(d):
+            by_table["%s.%s" % (e["source"]["schema"], e["source"]["table"])].append(e)
+        audit = [e for e in by_table["public.audit"] if e["op"] in ("c", "r")]
         check_audit(name, [e["after"]["seq"] for e in audit], committed, v)
         order = [e["source"]["commit_lsn"] for e in audit]
         breaks = sum(1 for x, y in zip(order, order[1:]) if y <= x)
@@ -123,7 +126,7 @@ def main():
         for e in audit:
             commit_of.setdefault(e["after"]["seq"], e["source"]["commit_lsn"])
         for t in tables:
-            evs = E.events(d, t)
+            evs = by_table[t]
             if t.split(".")[-1] in nokey:
                 got = replay_nokey(evs)
             else:

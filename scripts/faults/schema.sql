@@ -103,10 +103,10 @@ BEGIN
       UPDATE items SET qty = qty + 1 WHERE id = (SELECT max(id) FROM items WHERE w = wr);
       GET DIAGNOSTICS n = ROW_COUNT;
     ELSE			-- large: spills to disk on the server
-      INSERT INTO items SELECT c + g, wr, g, repeat('L', 100) FROM generate_series(1, 3000) g;
-      UPDATE items SET qty = qty + 1 WHERE id BETWEEN c + 1 AND c + 1000;
-      DELETE FROM items WHERE id BETWEEN c + 2001 AND c + 3000;
-      n := 5000;
+      INSERT INTO items SELECT c + g, wr, g, repeat('L', 100) FROM generate_series(1, 1500) g;
+      UPDATE items SET qty = qty + 1 WHERE id BETWEEN c + 1 AND c + 500;
+      DELETE FROM items WHERE id BETWEEN c + 1001 AND c + 1500;
+      n := 2500;
     END IF;
     PERFORM audit_row(wr, n);
     COMMIT;

@@ -13,7 +13,7 @@
 #   SIGKILL of the worker, of a sink (each kind), of the supervisor (its
 #   children must exit by themselves; pgcdc is started again);
 #   pg_terminate_backend of the walsender; PostgreSQL restart, fast and
-#   immediate; the postgres sink's target down for 1-4 s; a sink stopped
+#   immediate; the postgres sink's target down for 0.5-3 s; a sink stopped
 #   (SIGSTOP) past wal_sender_timeout; out2's tmpfs full for a while; the
 #   LMDB map filled to the brim from outside (tests/lmdb_fill.c).
 # A sampler records the slot's confirmed_flush_lsn, the flush LSN pgcdc sends
@@ -36,7 +36,7 @@ SINKS=(out out2 pg)
 TABLES="public.audit,public.docs,public.items,public.nokey,public.orders,public.tr"
 WS_TIMEOUT=3
 PACE_MS=${PACE_MS:-25}       # sleep between a writer's transactions
-BIG_EVERY=${BIG_EVERY:-100}   # about one large transaction in that many
+BIG_EVERY=${BIG_EVERY:-200}   # about one large transaction in that many
 case $FAULTS in '' | *[!0-9]*) t_fail "FAULTS must be a number: '$FAULTS'" ;; esac
 echo "fault campaign: FAULTS=$FAULTS SEED=$SEED (rerun: SEED=$SEED FAULTS=$FAULTS make faults)"
 RANDOM=$SEED
@@ -196,7 +196,7 @@ fault() { # KIND: inject it; returns 1 if its target was not there
 	target_down)
 		note "fault $kind"
 		pgc_halt "$T_TG" "$([ $((RANDOM % 2)) = 0 ] && echo fast || echo immediate)"
-		rnd_sleep 1000 4000
+		rnd_sleep 500 3000
 		pgc_start "$T_TG" >/dev/null || t_fail "cannot start the target again"
 		return 0
 		;;
@@ -265,7 +265,7 @@ while [ "$i" -lt "$FAULTS" ]; do
 	t0=$EPOCHREALTIME
 	wait_up
 	rec=$(python3 -c "print('%.1f' % ($EPOCHREALTIME - $t0))")
-	rnd_sleep 200 1500
+	rnd_sleep 100 1000
 	if worn_out; then
 		kind=supervisor
 	else
