@@ -130,8 +130,9 @@ t_sql "ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'" >/dev/null
 t_sql "SELECT pg_reload_conf()" >/dev/null
 worker=$(t_child_pid worker idle)
 kill -STOP "$worker"	# confirms nothing now: the slot falls behind
-for _ in $(seq 1 4); do write_mb; done
-t_wait_for 60 "t_sql CHECKPOINT; [ \"\$(t_sql \"SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'idle'\")\" = lost ]"
+# Lost once a checkpoint removes the WAL segment restart_lsn is in: write
+# (2 MB a turn) and checkpoint until it is.
+t_wait_for 120 "write_mb; t_sql CHECKPOINT; [ \"\$(t_sql \"SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'idle'\")\" = lost ]"
 kill -CONT "$worker"
 slot_state() { "$(t_bin)/pgcdc" status -c "$T_CFG" | awk '$1 == "slot" && $2 == "idle" { print $3 }'; }
 t_wait_for 60 '[ "$(slot_state)" = FAILED ]'
