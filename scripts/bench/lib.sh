@@ -101,6 +101,7 @@ b_procs() {
 		t=$(awk '{print $14 + $15}' "/proc/$p/stat")
 		ticks=$((ticks + t))
 		b_put "$1.rss_${kind}_kb" "$(awk '/VmHWM/ {print $2}' "/proc/$p/status")"
+		b_put "$1.cpu_us_${kind}" "$(python3 -c "print('%.2f' % ($t / $B_HZ * 1e6 / $2))")"
 	done
 	b_put "$1.cpu_us_per_change" "$(python3 -c "print('%.2f' % ($ticks / $B_HZ * 1e6 / $2))")"
 }
@@ -123,6 +124,7 @@ b_perf() {
 # its slot confirming END_LSN), and for pgcdc CPU and RSS.
 b_drain() {
 	local n=$1 end=$2 c t0 t1
+	b_put changes "$n"
 	for c in $B_CONS; do
 		t0=$(b_now)
 		case $c in

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench workload 2, oltp: pgbench with oltp.pgbench (1-5 changes per
-# transaction).  Max rate: 4 clients for BENCH_OLTP_SECONDS (30 x
+# transaction).  Max rate: 8 clients for BENCH_OLTP_SECONDS (30 x
 # BENCH_SCALE, at least 5) with no consumer attached, then the backlog is
 # drained by every consumer (lib.sh b_drain).  Fixed rate: --rate 5000 for as
 # long while pgcdc -> jsonl runs live and latency.py follows its output.
@@ -24,7 +24,7 @@ fresh() {
 bench() {
 	local out label=$1
 	shift
-	out=$("$PGC_BIN/pgbench" -n -f "$script" -c 4 -j 2 -T "$secs" "$@" 2>&1) ||
+	out=$("$PGC_BIN/pgbench" -n -f "$script" -c 8 -j 2 -T "$secs" "$@" 2>&1) ||
 		t_fail "pgbench: $out"
 	txns=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
 	b_put "$label.pgbench_tps" "$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out" | head -n 1)"

@@ -55,6 +55,7 @@ def rows(res):
         g = lambda m: res.get((wl, m), [])
         if not any(k[0] == wl for k in res):
             continue
+        add("%s: changes per run" % label, g("changes"))
         if wl == "oltp":
             add("oltp: pgbench tx/s at max rate (no consumer)", g("max.pgbench_tps"))
         add("%s: pg_recvlogical changes/s" % label, g("recv.changes_per_s"))
@@ -75,6 +76,7 @@ def rows(res):
             add("oltp fixed rate: CPU us/change worker+sink (jsonl)", g("fixed.cpu_us_per_change"), "<= 2")
     if any(k[0] == "snapshot" for k in res):
         g = lambda m: res.get(("snapshot", m), [])
+        add("snapshot: rows in the table", g("rows"))
         add("snapshot: COPY TO STDOUT rows/s", g("copy.rows_per_s"))
         for s, name in (("jsonl", "jsonl"), ("pg", "postgres")):
             add("snapshot: pgcdc -> %s rows/s" % name, g(s + ".rows_per_s"))
@@ -102,15 +104,15 @@ def machine(a):
     cpu = sh("sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1")
     mem = int(sh("awk '/MemTotal/ {print $2}' /proc/meminfo") or 0) / 1024 / 1024
     pg = sh("/usr/lib/postgresql/15/bin/postgres --version")
-    commit = sh("git log -1 --format='%h %s' | cut -c 1-72")
-    dirty = " (with uncommitted changes)" if sh("git status --porcelain -uno") else ""
+    commit = sh("git log -1 --format='%%h %%s' %s | cut -c 1-72" % (a.commit or "HEAD"))
+    dirty = " (with uncommitted changes)" if not a.commit and sh("git status --porcelain -uno") else ""
     return [
         "- CPU: %s, %d cores (`nproc`)" % (cpu, os.cpu_count()),
         "- RAM: %.1f GiB; disk: %s" % (mem, sh("df -h --output=source,fstype / | tail -n 1")),
         "- kernel: %s %s; %s" % (platform.system(), platform.release(), pg),
         "- date: %s; commit: %s%s" % (a.start, commit, dirty),
         "- load average at the start: %s (the machine is shared with other engineers' test runs)" % a.load,
-        "- BENCH_RUNS=%s BENCH_SCALE=%s" % (os.environ.get("BENCH_RUNS", "3"), os.environ.get("BENCH_SCALE", "1")),
+        "- sizes: the \"changes per run\" and \"rows\" rows of the table (BENCH_SCALE)",
     ]
 
 
@@ -120,6 +122,7 @@ def main():
     ap.add_argument("--start", default="")
     ap.add_argument("--load", default="")
     ap.add_argument("--failed", default="")
+    ap.add_argument("--commit", default="", help="the commit the binaries were built from")
     ap.add_argument("--out")
     a = ap.parse_args()
     table = rows(load(a.results))

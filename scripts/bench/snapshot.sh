@@ -19,6 +19,7 @@ snap_done() {
 }
 for ((run = 1; run <= B_RUNS; run++)); do
 	echo "snapshot run $run: $n rows"
+	b_put rows "$n"
 	t0=$(b_now)
 	"$PGC_BIN/psql" -XAtq -v ON_ERROR_STOP=1 -c "COPY public.snap TO STDOUT" >/dev/null
 	b_put copy.rows_per_s "$(b_rate "$n" "$t0" "$(b_now)")"
