@@ -5,6 +5,8 @@
 # it, e.g. a workload at another scale), then report.py prints the table
 # with the targets beside it and writes BENCHMARKS.md.  Nothing is
 # asserted on timing; a workload that fails is reported and the rest go on.
+# BENCH_CONSUMERS (default "recv jsonl pg native") limits the drains;
+# BENCH_PERF=jsonl|pg records perf profiles of that pgcdc (lib.sh b_perf).
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
