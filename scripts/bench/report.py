@@ -37,7 +37,7 @@ def summary(vals):
     if not vals:
         return "-"
     med = statistics.median(vals)
-    if len(vals) == 1:
+    if min(vals) == max(vals):
         return fmt(med)
     return "%s [%s - %s]" % (fmt(med), fmt(min(vals)), fmt(max(vals)))
 
@@ -108,10 +108,10 @@ def machine(a):
     dirty = " (with uncommitted changes)" if not a.commit and sh("git status --porcelain -uno") else ""
     return [
         "- CPU: %s, %d cores (`nproc`)" % (cpu, os.cpu_count()),
-        "- RAM: %.1f GiB; disk: %s" % (mem, sh("df -h --output=source,fstype / | tail -n 1")),
+        "- RAM: %.1f GiB; disk: %s" % (mem, " ".join(sh("df -h --output=source,fstype / | tail -n 1").split())),
         "- kernel: %s %s; %s" % (platform.system(), platform.release(), pg),
         "- date: %s; commit: %s%s" % (a.start, commit, dirty),
-        "- load average at the start: %s (the machine is shared with other engineers' test runs)" % a.load,
+        "- load average: %s (the machine is shared with other engineers' test runs)" % a.load,
         "- sizes: the \"changes per run\" and \"rows\" rows of the table (BENCH_SCALE)",
     ]
 

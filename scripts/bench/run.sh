@@ -15,7 +15,7 @@ export BENCH_RESULTS=$repo/build/bench/results.tsv
 [ "${BENCH_APPEND:-0}" = 1 ] || : >"$BENCH_RESULTS"
 failed=
 start=$(date -u '+%Y-%m-%d %H:%M UTC')
-load0=$(cut -d ' ' -f 1-3 /proc/loadavg)
+load0="$(cut -d ' ' -f 1-3 /proc/loadavg) at the start"
 commit=$(git rev-parse --short HEAD)
 for w in ${BENCH_ONLY:-bulk oltp snapshot bigtxn}; do
 	echo "== $w (runs ${BENCH_RUNS:-3}, scale ${BENCH_SCALE:-1})"
