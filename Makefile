@@ -104,7 +104,7 @@ demo: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory all
-	@scripts/bench.sh
+	@scripts/bench/run.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/pgcdc/etc

@@ -12,41 +12,16 @@
 #include "common/log.h"
 
 void
-buf_reserve(struct buf *b, size_t extra)
+buf_grow(struct buf *b, size_t need)
 {
-	size_t need = b->len + extra, cap = b->cap ? b->cap : 256;
+	size_t cap = b->cap ? b->cap : 256;
 
-	if (need <= b->cap)
-		return;
 	while (cap < need)
 		cap *= 2;
 	b->data = realloc(b->data, cap);
 	if (b->data == NULL)
 		fatal(1, "%s: out of memory (%zu bytes)", __func__, cap);
 	b->cap = cap;
-}
-
-void
-buf_append(struct buf *b, const void *p, size_t n)
-{
-	if (n == 0)
-		return;
-	buf_reserve(b, n);
-	memcpy(b->data + b->len, p, n);
-	b->len += n;
-}
-
-void
-buf_putc(struct buf *b, char c)
-{
-	buf_reserve(b, 1);
-	b->data[b->len++] = (uint8_t)c;
-}
-
-void
-buf_puts(struct buf *b, const char *s)
-{
-	buf_append(b, s, strlen(s));
 }
 
 void

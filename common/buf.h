@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct buf {
 	uint8_t	*data;
@@ -15,10 +16,32 @@ struct buf {
 	size_t	 cap;
 };
 
-void buf_reserve(struct buf *b, size_t extra);
-void buf_append(struct buf *b, const void *p, size_t n);
-void buf_putc(struct buf *b, char c);
-void buf_puts(struct buf *b, const char *s);
+/* The appends are inline (a JSON line is dozens of them, strlen of a literal
+ * folds); only growth is out of line. */
+void buf_grow(struct buf *b, size_t need);
+
+static inline void buf_reserve(struct buf *b, size_t extra)
+{
+	if (b->len + extra > b->cap)
+		buf_grow(b, b->len + extra);
+}
+
+static inline void buf_append(struct buf *b, const void *p, size_t n)
+{
+	if (n == 0)
+		return;
+	buf_reserve(b, n);
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+}
+
+static inline void buf_putc(struct buf *b, char c)
+{
+	buf_reserve(b, 1);
+	b->data[b->len++] = (uint8_t)c;
+}
+
+static inline void buf_puts(struct buf *b, const char *s) { buf_append(b, s, strlen(s)); }
 void buf_printf(struct buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 static inline void buf_reset(struct buf *b) { b->len = 0; }

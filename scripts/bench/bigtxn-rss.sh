@@ -5,7 +5,7 @@
 # worker forwards pgoutput as it arrives and the sink writes as it goes, so
 # neither should grow with the transaction.  Measured, never asserted.
 set -euo pipefail
-repo=$(cd "$(dirname "$0")/.." && pwd)
+repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
 . tests/lib.sh
 . tests/pgcdc.sh

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# make bench: backlog drain on the exactly-once workload (one audit row per
-# transaction, every 3rd also an update, every 7th a delete).  Two identical
+# Quick backlog drain (the former make bench) on the exactly-once workload
+# (one audit row per transaction, every 3rd also an update, every 7th a
+# delete).  Two identical
 # slots are created before the writes; then pg_recvlogical (the walsender's
 # ceiling for one slot) and pgcdc (worker + jsonl sink, fsync'd, acked,
 # confirmed) each drain the same backlog, in the same run.  Prints changes/s
 # and the ratio.  Measured, never asserted.  BENCH_TXNS sets the size.
 set -euo pipefail
-repo=$(cd "$(dirname "$0")/.." && pwd)
+repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
 . tests/lib.sh
 . tests/pgcdc.sh

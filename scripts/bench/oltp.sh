@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# bench workload 2, oltp: pgbench with oltp.pgbench (1-5 changes per
+# transaction).  Max rate: 8 clients for BENCH_OLTP_SECONDS (30 x
+# BENCH_SCALE, at least 5) with no consumer attached, then the backlog is
+# drained by every consumer (lib.sh b_drain).  Fixed rate: --rate 5000 for as
+# long while pgcdc -> jsonl runs live and latency.py follows its output.
+. "$(dirname "$0")/lib.sh"
+B_WL=oltp
+DDL="CREATE TABLE public.acct (id int PRIMARY KEY, bal bigint NOT NULL, ts timestamptz);
+CREATE TABLE public.hist (id bigserial PRIMARY KEY, aid int NOT NULL, delta int NOT NULL, t text,
+  ts timestamptz NOT NULL);
+INSERT INTO public.acct SELECT g, 0, NULL FROM generate_series(1, 100000) g"
+secs=${BENCH_OLTP_SECONDS:-$(python3 -c "print(max(5, int(30 * $B_SCALE)))")}
+script=$B_DIR/oltp.pgbench
+
+fresh() {
+	t_sql "DROP TABLE IF EXISTS public.acct, public.hist" >/dev/null
+	t_sql_file <(echo "$DDL") >/dev/null
+	t_sql "VACUUM ANALYZE acct"
+	b_fresh "public.acct public.hist" "$DDL"
+}
+
+# bench LABEL ARGS...: pgbench with ARGS; leaves the transactions in $txns.
+bench() {
+	local out label=$1
+	shift
+	out=$("$PGC_BIN/pgbench" -n -f "$script" -c 8 -j 2 -T "$secs" "$@" 2>&1) ||
+		t_fail "pgbench: $out"
+	txns=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
+	b_put "$label.pgbench_tps" "$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out" | head -n 1)"
+}
+
+b_setup
+for ((run = 1; run <= B_RUNS; run++)); do
+	fresh
+	echo "oltp run $run: max rate for $secs s"
+	bench max
+	b_drain $((txns + $(t_sql "SELECT count(*) FROM hist"))) "$(b_end_lsn)"
+
+	B_CONS=jsonl fresh
+	echo "oltp run $run: 5000 tx/s for $secs s, pgcdc -> jsonl live"
+	T_CFG=$T_DIR/jsonl.cfg T_OUT=$T_DIR/jsonl.out
+	t_pgcdc_start
+	t_wait_for 60 "t_slot_active jsonl"
+	rm -f "$T_DIR/stop"
+	"$B_DIR/latency.py" "$T_OUT" "$T_DIR/stop" >"$T_DIR/lat.txt" &
+	reader=$!
+	t_track "$reader"
+	bench fixed --rate 5000
+	end=$(b_end_lsn)
+	n=$((txns + $(t_sql "SELECT count(*) FROM hist")))
+	t_wait_for 600 "b_confirmed jsonl $end"
+	touch "$T_DIR/stop"
+	wait "$reader"
+	read -r seen p50 p99 max <"$T_DIR/lat.txt"
+	t_assert_eq "$(t_sql "SELECT count(*) FROM hist")" "$seen" "history rows seen by latency.py"
+	b_put fixed.latency_p50_ms "$p50"
+	b_put fixed.latency_p99_ms "$p99"
+	b_put fixed.latency_max_ms "$max"
+	b_procs fixed "$n"
+	t_pgcdc_stop
+done
+t_pass

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# bench workload 3, snapshot: a table of 5M rows (times BENCH_SCALE) read by
+# COPY ... TO STDOUT into /dev/null (the baseline), then snapshotted by pgcdc
+# into the jsonl and the postgres sink (mode initial, default chunk_rows):
+# from the start of pgcdc (slot creation included) to `pgcdc status` showing
+# the table done, i.e. every chunk acked by the sink.
+. "$(dirname "$0")/lib.sh"
+B_WL=snapshot
+DDL="CREATE TABLE public.snap (id bigserial PRIMARY KEY, n int NOT NULL, t text NOT NULL,
+  ts timestamptz NOT NULL, amount numeric(12,2) NOT NULL)"
+n=$(b_n 5000000)
+b_setup
+t_sql "$DDL"
+t_sql "INSERT INTO snap (n, t, ts, amount) SELECT g, 'snapshot row ' || g, now() - g * interval '1 s',
+  g * 1.25 FROM generate_series(1, $n) g"
+t_sql "VACUUM ANALYZE snap"
+snap_done() {
+	"$(t_bin)/pgcdc" status -c "$T_CFG" 2>/dev/null | grep -qE "table public\.snap +done"
+}
+for ((run = 1; run <= B_RUNS; run++)); do
+	echo "snapshot run $run: $n rows"
+	b_put rows "$n"
+	t0=$(b_now)
+	"$PGC_BIN/psql" -XAtq -v ON_ERROR_STOP=1 -c "COPY public.snap TO STDOUT" >/dev/null
+	b_put copy.rows_per_s "$(b_rate "$n" "$t0" "$(b_now)")"
+	for c in jsonl pg; do
+		b_slot_gone "$c"
+		[ "$c" = jsonl ] || b_target_db pgsink "$DDL"
+		b_cfg "$c" "$c" public.snap
+		t0=$(b_now)
+		t_pgcdc_start
+		b_perf "$c"
+		t_wait_for 3600 snap_done
+		b_put "$c.rows_per_s" "$(b_rate "$n" "$t0" "$(b_now)")"
+		b_procs "$c" "$n"
+		t_pgcdc_stop
+		if [ "$c" = jsonl ]; then
+			t_assert_eq "$n" "$(scripts/events.py "$T_OUT" --lines)" "snapshot rows written"
+			rm -rf "$T_OUT"
+		fi
+	done
+done
+t_pass
