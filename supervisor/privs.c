@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/secure.h"
 #include "common/util.h"
 #include "supervisor/sup.h"
 
@@ -66,6 +67,9 @@ drop_to(const struct passwd *pw)
 		    pw->pw_name);
 		return -1;
 	}
+	/* Changing ids resets dumpable to fs.suid_dumpable: set it again. */
+	if (secure_process() < 0)
+		return -1;
 	/* libpq finds ~/.pgpass through HOME: the user's, not root's. */
 	setenv("HOME", pw->pw_dir, 1);
 	setenv("USER", pw->pw_name, 1);
