@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "common/log.h"
 #include "common/secure.h"
 #include "common/util.h"
@@ -88,11 +90,41 @@ readable(const char *config, const char *user)
 	return -1;
 }
 
+static int
+has_password(const char *conninfo)
+{
+	PQconninfoOption *o = conninfo ? PQconninfoParse(conninfo, NULL) : NULL;
+	int found = 0;
+
+	for (PQconninfoOption *p = o; p && p->keyword; p++)
+		if (strcmp(p->keyword, "password") == 0 && p->val && p->val[0])
+			found = 1;
+	PQconninfoFree(o);
+	return found;
+}
+
+/* Secrets where pgcdc cannot keep them private; never printed. */
+static void
+warn_secrets(const struct cfg *cfg)
+{
+	if (getenv("PGPASSWORD") != NULL)
+		log_warn("PGPASSWORD is set: every worker and sink inherits it in its "
+		    "environment; prefer source.password_file or a pgpass file");
+	if (has_password(cfg->conninfo))
+		log_warn("source.conninfo holds a password: keep the config file private "
+		    "(0600, or 0640 with pgcdc's group) or move it to source.password_file");
+	for (size_t i = 0; i < cfg->nsinks; i++)
+		if (has_password(cfg->sinks[i].conninfo))
+			log_warn("sink %s: conninfo holds a password: keep the config file "
+			    "private or use a pgpass file (PGPASSFILE)", cfg->sinks[i].name);
+}
+
 int
 sup_privs(const struct cfg *cfg, const char *config, int allow_root)
 {
 	struct passwd *pw = NULL;
 
+	warn_secrets(cfg);
 	if (cfg->user != NULL && (pw = getpwnam(cfg->user)) == NULL) {
 		log_error("user = \"%s\": no such user; fix: create it (useradd --system "
 		    "%s) or change the setting", cfg->user, cfg->user);
