@@ -38,7 +38,7 @@ fi
 # nobody must reach the socket dir and read the config; state goes under STATE.
 chmod 0711 "$T_DIR" "$T_PGDIR"
 t_sql "CREATE TABLE public.t (id int PRIMARY KEY, v text)"
-T_CFG_EXTRA='user = "nobody";' T_LOG_FILE=$STATE/pgcdc.log t_pgcdc_config inst "public.t"
+T_CFG_EXTRA='user = "nobody"; snapshot = { mode = "never"; };' T_LOG_FILE=$STATE/pgcdc.log t_pgcdc_config inst "public.t"
 T_OUT=$STATE/out
 sed -i "s|dir = \"$T_DIR/out\"; }|dir = \"$T_OUT\"; output_mode = \"0640\"; }|" "$T_CFG"
 grep -q 'output_mode = "0640"' "$T_CFG" || t_fail "config has no output_mode"
@@ -96,6 +96,7 @@ t_wait_for 10 'grep -qx "RELOADING=1" "$T_DIR/notify.txt" && [ "$(grep -cx "READ
 mv "$STATE/pgcdc.log" "$STATE/pgcdc.log.1"
 post=$(sed -n '/postrotate/,/endscript/p' "$ROT" | sed '1d;$d')
 sh -c "$post" || t_fail "postrotate failed: $post"
+t_wait_for 10 '[ -e "$STATE/pgcdc.log" ]'	# reopened (created) on USR2
 kill -USR1 "$T_PGCDC_PID"	# a status dump: something to log
 t_wait_for 10 'grep -q "supervisor" "$STATE/pgcdc.log" 2>/dev/null'
 t_assert_eq "600 nobody" "$(stat -c '%a %U' "$STATE/pgcdc.log")" "the reopened log file"

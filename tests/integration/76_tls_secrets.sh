@@ -46,7 +46,8 @@ t_sql "CREATE TABLE public.t (id int PRIMARY KEY, v text)"
 
 # config CASE CONNINFO: slot tls, log $T_DIR/CASE.log, password_file PWF.
 config() {
-	T_LOG_FILE=$T_DIR/$1.log t_pgcdc_config tls "public.t" "$2"
+	T_CFG_EXTRA='snapshot = { mode = "never"; };' T_LOG_FILE=$T_DIR/$1.log \
+		t_pgcdc_config tls "public.t" "$2"
 	sed -i "s|^source = { \(.*\) };\$|source = { \1 password_file = \"$PWF\"; };|" "$T_CFG"
 	grep -q "password_file = \"$PWF\"" "$T_CFG" || t_fail "config has no password_file"
 	LOG=$T_DIR/$1.log
