@@ -106,10 +106,27 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/bench/run.sh
 
+# Binaries, the systemd unit, the logrotate snippet, README and sample
+# configs; SYSCONFDIR/pgcdc/pgcdc.cfg (0640) only if there is none yet.
+BINDIR     ?= $(PREFIX)/bin
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+DOCDIR     ?= $(PREFIX)/share/doc/pgcdc
+RUNDIR     ?= /run/pgcdc
+ETC_SUBST  := -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+              -e 's|@DOCDIR@|$(DOCDIR)|g' -e 's|@RUNDIR@|$(RUNDIR)|g'
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/pgcdc/etc
-	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PREFIX)/share/pgcdc/etc $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(SYSCONFDIR)/logrotate.d $(DESTDIR)$(DOCDIR)
+	install -d -m 0750 $(DESTDIR)$(SYSCONFDIR)/pgcdc
+	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
 	install -m 0644 etc/*.cfg $(DESTDIR)$(PREFIX)/share/pgcdc/etc/
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
+	sed $(ETC_SUBST) etc/pgcdc.service >$(DESTDIR)$(UNITDIR)/pgcdc.service
+	sed $(ETC_SUBST) etc/pgcdc.logrotate >$(DESTDIR)$(SYSCONFDIR)/logrotate.d/pgcdc
+	chmod 0644 $(DESTDIR)$(UNITDIR)/pgcdc.service $(DESTDIR)$(SYSCONFDIR)/logrotate.d/pgcdc
+	[ -e $(DESTDIR)$(SYSCONFDIR)/pgcdc/pgcdc.cfg ] || \
+	    install -m 0640 etc/pgcdc.cfg $(DESTDIR)$(SYSCONFDIR)/pgcdc/pgcdc.cfg
 
 clean:
 	rm -rf build build-san pgcdc

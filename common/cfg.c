@@ -28,7 +28,7 @@ enum { STR_REQUIRED = 1, STR_EMPTY_OK = 2 };
 
 static const char *const top_keys[] = { "state_dir", "run_dir", "log", "source",
 	"snapshot", "status_interval_ms", "max_unacked_bytes", "shutdown_timeout", "rescan_interval",
-	"lmdb_map_size", "metrics", "slots", "sinks", NULL };
+	"lmdb_map_size", "metrics", "slots", "sinks", "user", "allow_root", NULL };
 static const char *const log_keys[] = { "level", "file", NULL };
 static const char *const source_keys[] = { "conninfo", "password_file", NULL };
 static const char *const snapshot_keys[] = { "mode", "chunk_rows", NULL };
@@ -43,6 +43,10 @@ static const char *const snap_mode_names[] = {
 };
 /* For messages only: log_level_parse() is the parser. */
 static const char *const log_level_names[] = { "error", "warn", "info", "debug", NULL };
+
+/* jsonl output_mode: owner only, or readable by pgcdc's group, or by all. */
+static const char *const output_mode_names[] = { "0600", "0640", "0644", NULL };
+static const int output_modes[] = { 0600, 0640, 0644 };
 
 /* Sink kinds; cfg_check.c knows the settings of each. */
 static const char *const sink_type_names[] = {
@@ -397,6 +401,8 @@ load_globals(struct cfg_ld *ld, const config_setting_t *root)
 	c->shutdown_timeout = (int)get_long(ld, root, "shutdown_timeout", 30, 1, 86400);
 	c->lmdb_map_size = get_long(ld, root, "lmdb_map_size", 64 * MIB, 64 * 1024, LONG_MAX);
 	c->metrics = get_str(ld, root, "metrics", STR_EMPTY_OK, NULL);
+	c->user = get_str(ld, root, "user", 0, NULL);
+	c->allow_root = get_bool(ld, root, "allow_root", 0);
 }
 
 static void
@@ -435,6 +441,7 @@ load_sink(struct cfg_ld *ld, const config_setting_t *g, struct cfg_sink *s)
 	case CFG_SINK_JSONL:
 		s->dir = get_str(ld, g, "dir", STR_REQUIRED, NULL);
 		s->segment_bytes = get_long(ld, g, "segment_bytes", 64 * MIB, 4096, LONG_MAX);
+		s->output_mode = output_modes[get_enum(ld, g, "output_mode", output_mode_names, 0)];
 		break;
 	case CFG_SINK_POSTGRES:
 		s->conninfo = get_conninfo(ld, g, "conninfo");
@@ -568,6 +575,7 @@ cfg_free(struct cfg *cfg)
 	free(cfg->state_dir);
 	free(cfg->run_dir);
 	free(cfg->metrics);
+	free(cfg->user);
 	free(cfg->log_file);
 	free(cfg->conninfo);
 	free(cfg->password_file);

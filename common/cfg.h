@@ -30,6 +30,7 @@ struct cfg_sink {
 	enum cfg_sink_type type;
 	char		*dir;		/* jsonl: required */
 	long		 segment_bytes;	/* jsonl: default 64 MiB */
+	int		 output_mode;	/* jsonl: file mode 0600 (default), 0640 or 0644 */
 	char		*conninfo;	/* postgres: required */
 	char		*endpoint;	/* zmq: required */
 	char		*curve_secret_key_file;	/* zmq: CURVE server secret key (Z85), or NULL */
@@ -56,6 +57,8 @@ struct cfg {
 	int		 shutdown_timeout;	/* seconds, default 30 */
 	long		 lmdb_map_size;	/* bytes, default 64 MiB */
 	char		*metrics;	/* "HOST:PORT" of the Prometheus endpoint, or NULL */
+	char		*user;		/* `pgcdc run` as root drops to this user, or NULL */
+	int		 allow_root;	/* run as root without dropping (default false) */
 	struct cfg_slot	*slots;
 	size_t		 nslots;
 	struct cfg_sink	*sinks;

@@ -33,7 +33,7 @@ struct cfg_msg {
 
 /* The settings that belong to each sink type, besides name and type. */
 static const char *const sink_type_keys[][4] = {
-	[CFG_SINK_JSONL] = { "dir", "segment_bytes", NULL },
+	[CFG_SINK_JSONL] = { "dir", "segment_bytes", "output_mode", NULL },
 	[CFG_SINK_POSTGRES] = { "conninfo", NULL },
 	[CFG_SINK_ZMQ] = { "endpoint", "curve_secret_key_file", "curve_allowed_clients", NULL },
 	[CFG_SINK_KAFKA] = { "brokers", "topic_prefix", NULL },

@@ -58,6 +58,12 @@ fatal_hint(const char *msg)
 	if (strstr(msg, "no pg_hba.conf entry"))
 		return "allow this host and role in the server's pg_hba.conf "
 		    "(a replication entry is needed for the replication connection)";
+	if (strstr(msg, "certificate verify failed") || strstr(msg, "does not match host name") ||
+	    strstr(msg, "root certificate file"))
+		return "set sslrootcert in source.conninfo to the CA that signed the server's "
+		    "certificate, and host to a name the certificate carries";
+	if (strstr(msg, "server does not support SSL"))
+		return "turn ssl on in the server, or lower sslmode in source.conninfo";
 	if (strstr(msg, "must be superuser or replication role") ||
 	    strstr(msg, "permission denied to start WAL sender"))
 		return "ALTER ROLE <user> REPLICATION";

@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "common/proc.h"
+#include "common/secure.h"
 #include "common/sig.h"
 
 struct cfg *
@@ -21,6 +22,8 @@ proc_child_init(int argc, char **argv, const char *role, const char **name)
 	struct cfg *cfg;
 
 	log_init(role, NULL);
+	if (secure_process() < 0)
+		exit(PROC_EXIT_FATAL);
 	if (argc != 4 || strcmp(argv[1], "-c") != 0) {
 		fprintf(stderr, "usage: %s -c CONFIG NAME\n", argv[0]);
 		exit(PROC_EXIT_FATAL);

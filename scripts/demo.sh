@@ -29,7 +29,7 @@ sed -e "s|@STATE_DIR@|$state|g" -e "s|@OUT_DIR@|$out|g" \
     -e "s|@PGHOST@|$PGHOST|g" -e "s|@PGPORT@|$PGPORT|g" \
     "$repo/etc/demo.cfg" > "$work/pgcdc.cfg"
 "$bin/pgcdc" check -c "$work/pgcdc.cfg"
-"$bin/pgcdc" run -c "$work/pgcdc.cfg" &
+"$bin/pgcdc" run -c "$work/pgcdc.cfg" --allow-root &
 pgcdc_pid=$!
 streaming=
 for _ in $(seq 1 300); do

@@ -44,6 +44,7 @@ struct jfile {
 
 struct jsonl {
 	char		 dir[PATH_MAX];
+	mode_t		 fmode, dmode;	/* output_mode; dirs add x where it has r */
 	struct jfile	*files;		/* list; few hundred at most per sink */
 	struct jfile	*last;		/* one-entry cache for runs of one table */
 	const struct rel *last_rel;
@@ -166,11 +167,14 @@ file_open_seg(struct jsonl *j, struct jfile *f)
 	int created;
 
 	if (jpath(tdir, sizeof(tdir), "%s/%s", j->dir, f->name) < 0 ||
-	    util_mkdir_p(tdir, 0700) < 0 || seg_path(j, f->name, f->seg, path, sizeof(path)) < 0)
+	    util_mkdir_p(tdir, (int)j->dmode) < 0 ||
+	    seg_path(j, f->name, f->seg, path, sizeof(path)) < 0)
 		return -1;
 	created = access(path, F_OK) != 0;
-	f->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (f->fd < 0 || fstat(f->fd, &st) < 0) {
+	f->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, j->fmode);
+	/* The umask may narrow a new file; output_mode may have changed. */
+	if (f->fd < 0 || fstat(f->fd, &st) < 0 ||
+	    ((st.st_mode & 07777) != j->fmode && fchmod(f->fd, j->fmode) < 0)) {
 		log_error("open %s: %s", path, strerror(errno));
 		return -1;
 	}
@@ -550,8 +554,10 @@ jsonl_open(struct sink *s)
 	if (j == NULL)
 		return -1;
 	s->impl = j;
+	j->fmode = (mode_t)(s->conf->output_mode ? s->conf->output_mode : 0600);
+	j->dmode = j->fmode | ((j->fmode & 0444) >> 2);
 	if (jpath(j->dir, sizeof(j->dir) - 600, "%s", s->conf->dir) < 0 ||
-	    util_mkdir_p(j->dir, 0700) < 0 || (d = opendir(j->dir)) == NULL) {
+	    util_mkdir_p(j->dir, (int)j->dmode) < 0 || (d = opendir(j->dir)) == NULL) {
 		log_error("jsonl dir %s: %s", j->dir, strerror(errno));
 		return -1;
 	}

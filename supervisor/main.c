@@ -5,13 +5,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/secure.h"
 #include "supervisor/sup.h"
 
 static int
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: pgcdc run    -c CONFIG      supervise workers and sinks (foreground)\n"
+	    "usage: pgcdc run    -c CONFIG [--allow-root]  supervise workers and sinks (foreground)\n"
 	    "       pgcdc status -c CONFIG [--json]\n"
 	    "       pgcdc reload -c CONFIG      re-read the config (= kill -HUP)\n"
 	    "       pgcdc stop   -c CONFIG      graceful stop, waits for exit\n"
@@ -24,10 +25,12 @@ int
 main(int argc, char **argv)
 {
 	const char *cmd, *config = NULL;
-	int json = 0;
+	int json = 0, allow_root = 0;
 
 	if (argc < 2)
 		return usage();
+	if (secure_process() < 0)
+		return 2;
 	cmd = argv[1];
 	if (strcmp(cmd, "watch") == 0)
 		return sup_watch(argc - 2, argv + 2);
@@ -36,13 +39,15 @@ main(int argc, char **argv)
 			config = argv[++i];
 		else if (strcmp(argv[i], "--json") == 0)
 			json = 1;
+		else if (strcmp(argv[i], "--allow-root") == 0)
+			allow_root = 1;
 		else
 			return usage();
 	}
 	if (config == NULL)
 		return usage();
 	if (strcmp(cmd, "run") == 0)
-		return sup_run(config);
+		return sup_run(config, allow_root);
 	if (strcmp(cmd, "status") == 0)
 		return sup_status(config, json);
 	if (strcmp(cmd, "reload") == 0)

@@ -192,6 +192,7 @@ begin_stop(int64_t now, int fast)
 	if (!S.stopping) {
 		log_info("stopping: workers first, then sinks (timeout %d s)",
 		    S.cfg->shutdown_timeout);
+		sup_notify("STOPPING=1");
 		S.stopping = 1;
 		S.deadline = now + S.cfg->shutdown_timeout * 1000LL;
 		child_signal_all(&S.kids, CHILD_WORKER, SIGTERM);
@@ -214,8 +215,11 @@ handle_signals(int64_t now)
 	}
 	if (sig_take(SIGTERM) | sig_take(SIGINT))
 		begin_stop(now, S.stopping != 0);
-	if (sig_take(SIGHUP) && !S.stopping)
+	if (sig_take(SIGHUP) && !S.stopping) {
+		sup_notify("RELOADING=1");
 		reload(now);
+		sup_notify("READY=1");
+	}
 	if (sig_take(SIGUSR1))
 		sup_status_log(&S.kids);
 	if (sig_take(SIGUSR2)) {
@@ -242,7 +246,7 @@ stop_progress(int64_t now)
 }
 
 static int
-setup(const char *path)
+setup(const char *path, int allow_root)
 {
 	static const int sigs[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, 0 };
 	char exe[PATH_MAX];
@@ -255,6 +259,9 @@ setup(const char *path)
 	if ((S.cfg = sup_load_config(S.config, stderr)) == NULL)
 		return -1;
 	log_set_level((enum log_level)S.cfg->log_level);
+	sup_notify_init();
+	if (sup_privs(S.cfg, S.config, allow_root) < 0)
+		return -1;
 	/* The directories first: the log file may well live in state_dir. */
 	/* The lock before the log file: a second `pgcdc run` must say why on
 	 * the terminal it was started from. */
@@ -291,13 +298,13 @@ write_ended(void)
 }
 
 int
-sup_run(const char *path)
+sup_run(const char *path, int allow_root)
 {
 	char status[PATH_MAX];
 	int64_t now, written = 0;
 
 	log_init("supervisor", NULL);
-	if (setup(path) < 0)
+	if (setup(path, allow_root) < 0)
 		return 2;
 	snprintf(status, sizeof(status), "%s/ended", S.cfg->run_dir);
 	unlink(status);		/* the last run's ending is not this one's */
@@ -308,6 +315,7 @@ sup_run(const char *path)
 	sup_status_write(&S.kids, status);	/* never show the last run's states */
 	if (sup_metrics_start(S.config, S.cfg->metrics) < 0)
 		log_warn("running without metrics");
+	sup_notify("READY=1");
 	for (;;) {
 		struct pollfd p = { .fd = sig_fd(), .events = POLLIN };
 		int timeout = child_tick(&S.kids, util_now_ms(), S.stopping);

@@ -13,7 +13,15 @@
 #include "common/cfg.h"
 #include "supervisor/child.h"
 
-int sup_run(const char *config);
+/* allow_root: --allow-root was given. */
+int sup_run(const char *config, int allow_root);
+/* As root: refuse unless allowed, or drop to cfg->user after handing it
+ * state_dir, run_dir and the log file (privs.c).  0 / -1 (logged). */
+int sup_privs(const struct cfg *cfg, const char *config, int allow_root);
+/* systemd notification (notify.c): init reads and unsets NOTIFY_SOCKET;
+ * sup_notify sends one message ("READY=1", ...); both no-ops without it. */
+void sup_notify_init(void);
+void sup_notify(const char *msg);
 int sup_status(const char *config, int json);
 int sup_stop(const char *config);
 int sup_reload(const char *config);

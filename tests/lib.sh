@@ -228,6 +228,7 @@ log = { level = $(_t_cfg_str "${T_LOG_LEVEL:-info}"); file = $(_t_cfg_str "${T_L
 source = { conninfo = $(_t_cfg_str "$conninfo"); };
 status_interval_ms = 1000;
 shutdown_timeout = 10;
+allow_root = true;
 slots = ( { name = $(_t_cfg_str "$slot"); tables = [ $list ]; sinks = [ $sinks ]; } );
 sinks = ( $defs );
 ${T_CFG_EXTRA:-}

@@ -46,6 +46,7 @@ log = { level = "info"; file = "$T_DIR/pgcdc.log"; };
 source = { conninfo = "host=$PGHOST port=$PGPORT dbname=postgres user=postgres"; };
 status_interval_ms = 1000;
 shutdown_timeout = 10;
+allow_root = true;
 slots = ( { name = "zf"; tables = [ $1 ]; sinks = [ "out", "feed", "secure" ]; } );
 sinks = (
   { name = "out"; type = "jsonl"; dir = "$T_OUT"; },

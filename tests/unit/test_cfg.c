@@ -601,11 +601,44 @@ test_all_errors_and_truncation(void **state)
 	cfg_free(c);
 }
 
+/* Who pgcdc runs as and the jsonl output mode (issue 10). */
+static void
+test_security_settings(void **state)
+{
+	struct cfg *c;
+
+	(void)state;
+	write_cfg(HEAD "slots = (\n" SLOT_OK "\n);\n");
+	c = load_good(path);
+	assert_null(c->user);
+	assert_int_equal(c->allow_root, 0);
+	assert_int_equal(c->sinks[0].output_mode, 0600);
+	cfg_free(c);
+	write_cfg("state_dir = \"/tmp/s\";\nuser = \"pgcdc\";\nallow_root = true;\n"
+	    "source = { conninfo = \"dbname=x\"; };\n"
+	    "sinks = ( { name = \"lake\"; type = \"jsonl\"; dir = \"/tmp/o\"; "
+	    "output_mode = \"0640\"; } );\nslots = (\n" SLOT_OK "\n);\n");
+	c = load_good(path);
+	assert_string_equal(c->user, "pgcdc");
+	assert_int_equal(c->allow_root, 1);
+	assert_int_equal(c->sinks[0].output_mode, 0640);
+	cfg_free(c);
+	load_bad("state_dir = \"/tmp/s\";\nuser = \"\";\nallow_root = 1;\n"
+	    "source = { conninfo = \"dbname=x\"; };\n"
+	    "sinks = ( { name = \"lake\"; type = \"jsonl\"; dir = \"/tmp/o\"; "
+	    "output_mode = \"0777\"; } );\nslots = (\n" SLOT_OK "\n);\n");
+	assert_line(2, "user: must not be empty");
+	assert_line(3, "allow_root: expected true or false");
+	assert_line(5, "sinks[0].output_mode: must be \"0600\", \"0640\" or \"0644\" (got \"0777\")");
+	assert_int_equal(count_lines(err), 3);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_config_every_field),
+		cmocka_unit_test(test_security_settings),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_example_config),
 		cmocka_unit_test(test_names),
