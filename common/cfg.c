@@ -33,7 +33,7 @@ static const char *const log_keys[] = { "level", "file", NULL };
 static const char *const source_keys[] = { "conninfo", "password_file", NULL };
 static const char *const snapshot_keys[] = { "mode", "chunk_rows", NULL };
 static const char *const slot_keys[] = { "name", "publication", "tables", "sinks",
-	"shards", "snapshot_mode", "publish_via_partition_root", NULL };
+	"shards", "snapshot_mode", "publish_via_partition_root", "stream_in_progress", NULL };
 
 static const char *const snap_mode_names[] = {
 	[CFG_SNAP_INITIAL] = "initial",
@@ -417,6 +417,7 @@ load_slot(struct cfg_ld *ld, const config_setting_t *g, struct cfg_slot *s)
 	s->snapshot_mode = get_enum(ld, g, "snapshot_mode", snap_mode_names,
 	    ld->cfg->snapshot_mode);
 	s->via_root = get_bool(ld, g, "publish_via_partition_root", 0);
+	s->stream = get_bool(ld, g, "stream_in_progress", 0);
 }
 
 static void

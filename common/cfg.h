@@ -22,6 +22,7 @@ struct cfg_slot {
 	int		 shards;	/* default 1 */
 	enum cfg_snap_mode snapshot_mode; /* default: cfg.snapshot_mode */
 	int		 via_root;	/* publish_via_partition_root (default false) */
+	int		 stream;	/* stream_in_progress: pgoutput v2 streaming */
 };
 
 struct cfg_sink {
