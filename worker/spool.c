@@ -339,7 +339,8 @@ fill(struct spool *sp, size_t n)
 
 	if (have >= n)
 		return 1;
-	memmove(sp->rbuf.data, sp->rbuf.data + sp->rpos, have);
+	if (have > 0)
+		memmove(sp->rbuf.data, sp->rbuf.data + sp->rpos, have);
 	sp->rbuf.len = have;
 	sp->rpos = 0;
 	buf_reserve(&sp->rbuf, (n > SPOOL_RBUF ? n : SPOOL_RBUF) - have);
