@@ -21,8 +21,13 @@ T_CFG_EXTRA='snapshot = { mode = "never"; };' t_pgcdc_config st "public.test_tab
 sed -i "s|sinks = \[ \"out\" \]; }|sinks = [ \"out\", \"pg\" ]; stream_in_progress = true; }|;
 	s|^sinks = ( \(.*\) );|sinks = ( \1, { name = \"pg\"; type = \"postgres\"; conninfo = \"$(t_target_conninfo)\"; } );|" "$T_CFG"
 grep -q 'stream_in_progress = true' "$T_CFG" && grep -q 'type = "postgres"' "$T_CFG" || t_fail "config edit failed"
+# A spool file left by an earlier run is removed when the worker starts.
+spool=$T_DIR/state/spool/st
+mkdir -m 0700 "$T_DIR/state" "$T_DIR/state/spool" "$spool"
+echo stale > "$spool/4242"
 t_pgcdc_start
 t_wait_for 30 "t_slot_active st"
+[ ! -e "$spool/4242" ] || t_fail "a stale spool file survived the worker's start"
 
 # Sessions that stay open across steps: psql reading a fifo; each step ends
 # with a marker file, so the next step starts only after it ran.
@@ -97,9 +102,9 @@ SAVEPOINT a; UPDATE test_tab SET b = 'y' WHERE a > 40000; RELEASE SAVEPOINT a; R
 
 # The worker SIGKILLed while a streamed transaction is open (spooled), then
 # right after a large one commits.
-spool=$T_DIR/state/spool/st
 sess 2 "BEGIN; INSERT INTO big SELECT i, md5(i::text) FROM generate_series(1, 8000) s(i);"
 t_wait_for 30 "[ -n \"\$(ls $spool)\" ]"
+[ "$(stat -c %a "$spool"/*)" = 600 ] || t_fail "spool file mode $(stat -c %a "$spool"/*)"
 pid=$(t_child_pid worker st)
 kill -9 "$pid"
 t_wait_for 60 "p=\$(t_child_pid worker st); [ -n \"\$p\" ] && [ \"\$p\" != $pid ] && t_slot_active st"
