@@ -214,6 +214,14 @@ handle_pgo(lsn_t wal, const uint8_t *data, size_t len)
 	struct pgo_msg m;
 	char l[LSN_BUFLEN];
 
+	/* A change in a stream only needs its xid now; it is decoded (and
+	 * checked) when it is forwarded. */
+	if (W.dec.in_stream && len > 5 && data[0] && strchr("IUDTM", data[0])) {
+		uint32_t xid = (uint32_t)data[1] << 24 | (uint32_t)data[2] << 16 |
+		    (uint32_t)data[3] << 8 | data[4];
+
+		return spool_add(&W.spool, xid, wal, data, data + 5, len - 5);
+	}
 	if (pgo_decode(&W.dec, data, len, &m) < 0) {
 		log_error("malformed pgoutput message at %s: %s", lsn_format(wal, l), W.dec.err);
 		return -1;
