@@ -4,6 +4,8 @@
  * every sink acked durably, after committing it to LMDB (DESIGN.md 4).
  * NOTES: the loop never blocks on a sink: keepalives are answered and status
  * updates sent while reading is paused for backpressure or a missing sink.
+ * stream_in_progress: streamed transactions go to the spool and are
+ * forwarded at their Stream Commit as ordinary ones, before anything later.
  * States: CONNECTING (waiting for sinks, then START_REPLICATION),
  * STREAMING, DRAINING (asked to stop: wait for acks, confirm, exit 0).
  */
