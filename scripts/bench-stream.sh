@@ -15,9 +15,9 @@ t_setup
 t_sql "CREATE TABLE public.big (id bigint PRIMARY KEY, n int, v text)"
 run() {	# run SLOT STREAM
 	local slot=$1 stream=$2 t0 t1 t2 end_lsn
-	T_CFG_EXTRA='snapshot = { mode = "never"; };' t_pgcdc_config "$slot" "public.big"
+	T_CFG=$T_DIR/$slot.cfg T_OUT=$T_DIR/out-$slot
+	T_CFG_EXTRA='snapshot = { mode = "never"; };' t_config "$T_CFG" "$slot" public.big "$T_OUT" "$T_DIR/state-$slot"
 	sed -i "s|sinks = \[ \"out\" \]; }|sinks = [ \"out\" ]; stream_in_progress = $stream; }|" "$T_CFG"
-	rm -rf "$T_OUT"
 	t_pgcdc_start
 	t_wait_for 30 "t_slot_active $slot"
 	t0=$EPOCHREALTIME
