@@ -33,7 +33,8 @@ static const char *const log_keys[] = { "level", "file", NULL };
 static const char *const source_keys[] = { "conninfo", "password_file", NULL };
 static const char *const snapshot_keys[] = { "mode", "chunk_rows", NULL };
 static const char *const slot_keys[] = { "name", "publication", "tables", "sinks",
-	"shards", "snapshot_mode", "publish_via_partition_root", "heartbeat_interval", NULL };
+	"shards", "snapshot_mode", "publish_via_partition_root", "heartbeat_interval",
+	"stream_in_progress", NULL };
 
 static const char *const snap_mode_names[] = {
 	[CFG_SNAP_INITIAL] = "initial",
@@ -424,6 +425,7 @@ load_slot(struct cfg_ld *ld, const config_setting_t *g, struct cfg_slot *s)
 	    ld->cfg->snapshot_mode);
 	s->via_root = get_bool(ld, g, "publish_via_partition_root", 0);
 	s->heartbeat_interval = (int)get_long(ld, g, "heartbeat_interval", 0, 0, 86400);
+	s->stream = get_bool(ld, g, "stream_in_progress", 0);
 }
 
 static void

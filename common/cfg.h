@@ -23,6 +23,7 @@ struct cfg_slot {
 	enum cfg_snap_mode snapshot_mode; /* default: cfg.snapshot_mode */
 	int		 via_root;	/* publish_via_partition_root (default false) */
 	int		 heartbeat_interval;	/* s between heartbeat messages; 0 off */
+	int		 stream;	/* stream_in_progress: pgoutput v2 streaming */
 };
 
 struct cfg_sink {

@@ -1,5 +1,5 @@
 /*
- * pgo: pgoutput protocol v1 decoder (see pgo.h).  Pure: no I/O, no logging,
+ * pgo: pgoutput protocol v1 and v2 (streaming) decoder (see pgo.h).  Pure: no I/O, no logging,
  * no allocation except a Relation's copy and tuple arrays that grow once.
  * Every field is read through the bounds-checked rd; a message must be
  * consumed exactly, and any failure leaves err saying which field of which
@@ -232,6 +232,58 @@ dec_message(struct dctx *d, struct pgo_msg *m)
 	return 0;
 }
 
+static int
+dec_stream_start(struct dctx *d, struct pgo_msg *m)
+{
+	if (d->dec->in_stream) {
+		snprintf(d->dec->err, sizeof(d->dec->err), "Stream Start inside a stream");
+		return -1;
+	}
+	if (get_u32(d, &m->xid, "xid") < 0 ||
+	    get_u8(d, &m->stream_start.first_segment, "first segment") < 0)
+		return -1;
+	d->dec->in_stream = 1;
+	return 0;
+}
+
+static int
+dec_stream_stop(struct dctx *d, struct pgo_msg *m)
+{
+	(void)m;
+	if (!d->dec->in_stream) {
+		snprintf(d->dec->err, sizeof(d->dec->err), "Stream Stop outside a stream");
+		return -1;
+	}
+	d->dec->in_stream = 0;
+	return 0;
+}
+
+static int
+dec_stream_commit(struct dctx *d, struct pgo_msg *m)
+{
+	return get_u32(d, &m->xid, "xid") < 0 ? -1 : dec_commit(d, m);
+}
+
+/* PostgreSQL 15's form; 16 adds abort LSN and time only for parallel apply. */
+static int
+dec_stream_abort(struct dctx *d, struct pgo_msg *m)
+{
+	if (get_u32(d, &m->xid, "xid") < 0 ||
+	    get_u32(d, &m->stream_abort.subxid, "subxid") < 0)
+		return -1;
+	return 0;
+}
+
+/* Inside a stream these carry the xid of their (sub)transaction first. */
+static int
+stream_xid(struct dctx *d, struct pgo_msg *m, char type)
+{
+	if (!d->dec->in_stream || strchr("RYIUDTM", type) == NULL)
+		return 0;
+	m->xid_len = 4;
+	return get_u32(d, &m->xid, "xid");
+}
+
 static const struct {
 	char		 type;
 	const char	*name;
@@ -247,6 +299,10 @@ static const struct {
 	{ PGO_DELETE, "Delete", dec_delete },
 	{ PGO_TRUNCATE, "Truncate", dec_truncate },
 	{ PGO_MESSAGE, "Message", dec_message },
+	{ PGO_STREAM_START, "Stream Start", dec_stream_start },
+	{ PGO_STREAM_STOP, "Stream Stop", dec_stream_stop },
+	{ PGO_STREAM_COMMIT, "Stream Commit", dec_stream_commit },
+	{ PGO_STREAM_ABORT, "Stream Abort", dec_stream_abort },
 };
 
 int
@@ -271,7 +327,7 @@ pgo_decode(struct pgo_decoder *dec, const uint8_t *data, size_t len,
 	}
 	out->type = (char)type;
 	d.msg = decoders[i].name;
-	if (decoders[i].fn(&d, out) < 0)
+	if (stream_xid(&d, out, (char)type) < 0 || decoders[i].fn(&d, out) < 0)
 		goto fail;
 	if (rd_left(&d.r) != 0) {
 		snprintf(dec->err, sizeof(dec->err), "%zu trailing bytes after %s at byte %zu",

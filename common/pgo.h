@@ -1,6 +1,8 @@
 /*
- * pgo: decoder for pgoutput logical replication messages (protocol v1),
- * "Logical Replication Message Formats" in the PostgreSQL docs.
+ * pgo: decoder for pgoutput logical replication messages (protocol v1, and
+ * v2's Stream Start/Stop/Commit/Abort), "Logical Replication Message Formats"
+ * in the PostgreSQL docs.  Between Stream Start and Stop, changes carry the
+ * (sub)transaction's xid after the type byte: the decoder tracks that state.
  * Decoding is zero-copy: strings and tuple values point into the input, which
  * must outlive the decoded message.  Malformed input returns -1 with a reason
  * in the decoder's err[]; it never crashes or reads out of bounds (fuzzed).
@@ -20,7 +22,9 @@
 enum pgo_type {
 	PGO_BEGIN = 'B', PGO_COMMIT = 'C', PGO_ORIGIN = 'O', PGO_RELATION = 'R',
 	PGO_TYPE = 'Y', PGO_INSERT = 'I', PGO_UPDATE = 'U', PGO_DELETE = 'D',
-	PGO_TRUNCATE = 'T', PGO_MESSAGE = 'M'
+	PGO_TRUNCATE = 'T', PGO_MESSAGE = 'M',
+	PGO_STREAM_START = 'S', PGO_STREAM_STOP = 'E', PGO_STREAM_COMMIT = 'c',
+	PGO_STREAM_ABORT = 'A'
 };
 
 #define PGO_TRUNC_CASCADE	 0x01
@@ -28,9 +32,17 @@ enum pgo_type {
 
 struct pgo_msg {
 	char	type;
+	/* STREAM_START, _COMMIT, _ABORT: the top-level xid; a change inside a
+	 * stream: its (sub)transaction's xid, and xid_len = 4 bytes of it follow
+	 * the type byte (the message minus them is the protocol v1 message). */
+	uint32_t xid;
+	uint8_t	 xid_len;
 	union {
 		struct { lsn_t final_lsn; int64_t commit_ts; uint32_t xid; } begin;
+		/* COMMIT and STREAM_COMMIT */
 		struct { uint8_t flags; lsn_t commit_lsn, end_lsn; int64_t commit_ts; } commit;
+		struct { uint8_t first_segment; } stream_start;
+		struct { uint32_t subxid; } stream_abort;	/* == xid: the whole one */
 		struct { lsn_t lsn; const char *name; } origin;
 		struct { uint32_t oid; const char *nspname, *typname; } typ;	/* TYPE */
 		/* INSERT, UPDATE, DELETE.  old_kind: 0 none, 'K' key, 'O' full old row.
@@ -48,6 +60,7 @@ struct pgo_msg {
 struct pgo_decoder {
 	struct tuple	 oldt;		/* change.old_kind != 0 */
 	struct tuple	 newt;		/* change.has_new */
+	int		 in_stream;	/* between Stream Start and Stream Stop */
 	char		 err[160];
 };
 

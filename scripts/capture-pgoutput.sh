@@ -4,6 +4,8 @@
 #   capture-pgoutput.sh [OUT]          stream.hex (test_pgo, test_sink)
 #   capture-pgoutput.sh --kinds [OUT]  kinds.hex: every message kind and
 #                                      replica identity (test_pgo_kinds)
+#   capture-pgoutput.sh --streamed [OUT]  streamed.hex: protocol v2 with
+#                                      streaming, 64kB work mem (test_pgo_stream)
 # Starts a throwaway PostgreSQL 15 (own temp dir, Unix socket only, random
 # port) as the `postgres` OS user, runs a fixed workload, peeks the slot and
 # writes one message per line: "lsn<TAB>hex".  The cluster is always removed.
@@ -21,7 +23,13 @@ if [ "${1:-}" = "--kinds" ]; then
 	# replication connection pins, so the fixture does not follow the host.
 	PEEK_SET="SET TimeZone = 'UTC'; SET DateStyle = 'ISO'; SET IntervalStyle = 'postgres'; SET extra_float_digits = 3"
 	shift
+elif [ "${1:-}" = "--streamed" ]; then
+	WORKLOAD=streamed
+	PEEK_SET="SET logical_decoding_work_mem = '64kB'"
+	shift
 fi
+PROTO="'proto_version', '1'"
+[ "$WORKLOAD" = streamed ] && PROTO="'proto_version', '2', 'streaming', 'on'"
 OUT=${1:-$ROOT/tests/fixtures/pgoutput/$WORKLOAD.hex}
 
 if [ "$(id -u)" = 0 ]; then
@@ -198,11 +206,39 @@ UPDATE k.evolved SET alpha = 'renamed' WHERE id = 1;
 SQL
 }
 
+# Large transactions streamed before they commit: rolled back savepoints
+# (xid != subxid aborts), a small transaction between segments of a big
+# one, a full rollback, and a streamed commit.
+streamed_workload() {
+psql <<'SQL'
+CREATE TABLE st (id int PRIMARY KEY, v text);
+CREATE PUBLICATION p FOR TABLE st;
+SELECT pg_create_logical_replication_slot('s', 'pgoutput') \g /dev/null
+SQL
+psql <<'SQL'
+BEGIN;
+INSERT INTO st SELECT i, md5(i::text) FROM generate_series(1, 600) i;
+SAVEPOINT a;
+INSERT INTO st SELECT i, md5(i::text) FROM generate_series(601, 1200) i;
+ROLLBACK TO a;
+INSERT INTO st SELECT i, md5(i::text) FROM generate_series(2001, 2300) i;
+SAVEPOINT b;
+UPDATE st SET v = 'b' WHERE id <= 450;
+RELEASE b;
+COMMIT;
+INSERT INTO st VALUES (5000, 'small');
+BEGIN;
+INSERT INTO st SELECT i, md5(i::text) FROM generate_series(3001, 3500) i;
+ROLLBACK;
+INSERT INTO st VALUES (6000, 'flushes the abort');
+SQL
+}
+
 ${WORKLOAD}_workload
 
 mkdir -p "$(dirname "$OUT")"
 psql -At -F "$(printf '\t')" -o "$TMP/out.hex" -c "$PEEK_SET" -c \
     "SELECT lsn, encode(data, 'hex') FROM pg_logical_slot_peek_binary_changes('s', NULL, NULL,
-     'proto_version', '1', 'publication_names', '$PUBS', 'messages', 'true')"
+     $PROTO, 'publication_names', '$PUBS', 'messages', 'true')"
 cp "$TMP/out.hex" "$OUT"
 echo "wrote $(wc -l <"$OUT") messages to $OUT"

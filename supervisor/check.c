@@ -165,6 +165,18 @@ check_table(PGconn *c, const char *slot, const char *table)
 	PQclear(r);
 }
 
+static void
+check_stream(PGconn *c, const struct cfg_slot *s)
+{
+	char msg[200];
+
+	if (!s->stream || PQserverVersion(c) >= 140000)
+		return;
+	snprintf(msg, sizeof(msg), "slot %s: stream_in_progress needs PostgreSQL 14 or "
+	    "later (the source is %d)", s->name, PQserverVersion(c));
+	problem(msg, "set stream_in_progress = false or upgrade the source");
+}
+
 int
 sup_check(const char *config)
 {
@@ -182,8 +194,10 @@ sup_check(const char *config)
 	} else {
 		check_server(c);
 		check_headroom(c, cfg);
-		for (size_t i = 0; i < cfg->nslots; i++)
+		for (size_t i = 0; i < cfg->nslots; i++) {
 			check_publication(c, &cfg->slots[i]);
+			check_stream(c, &cfg->slots[i]);
+		}
 		for (size_t i = 0; i < cfg->nslots; i++)
 			for (size_t j = 0; j < cfg->slots[i].ntables; j++)
 				check_table(c, cfg->slots[i].name, cfg->slots[i].tables[j]);

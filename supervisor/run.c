@@ -78,8 +78,8 @@ signature(const struct cfg *cfg, enum child_kind kind, const char *name, struct 
 	if (kind == CHILD_WORKER) {
 		const struct cfg_slot *s = cfg_slot_find(cfg, name);
 
-		buf_printf(b, "|%s|%d|%d|%d|%d", s->publication, s->shards, (int)s->snapshot_mode,
-		    s->via_root, s->heartbeat_interval);
+		buf_printf(b, "|%s|%d|%d|%d|%d|%d", s->publication, s->shards, (int)s->snapshot_mode,
+		    s->via_root, s->heartbeat_interval, s->stream);
 		for (size_t i = 0; i < s->ntables; i++)
 			buf_printf(b, "|t:%s", s->tables[i]);
 		for (size_t i = 0; i < s->nsinks; i++)

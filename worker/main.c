@@ -4,6 +4,8 @@
  * every sink acked durably, after committing it to LMDB (DESIGN.md 4).
  * NOTES: the loop never blocks on a sink: keepalives are answered and status
  * updates sent while reading is paused for backpressure or a missing sink.
+ * stream_in_progress: streamed transactions go to the spool and are
+ * forwarded at their Stream Commit as ordinary ones, before anything later.
  * States: CONNECTING (waiting for sinks, then START_REPLICATION),
  * STREAMING, DRAINING (asked to stop: wait for acks, confirm, exit 0).
  */
@@ -26,6 +28,7 @@
 #include "worker/repl.h"
 #include "worker/setup.h"
 #include "worker/snap.h"
+#include "worker/spool.h"
 #include "worker/tables.h"
 
 #define W_MAX_MSGS_PER_TURN	20000	/* then look at sinks and signals again */
@@ -55,6 +58,11 @@ static struct worker {
 	struct relcache		*rels;
 	struct snap		*snap;		/* NULL: no snapshot work (left) */
 	struct heartbeat	 hb;
+	struct spool		 spool;		/* stream_in_progress */
+	int			 replaying;	/* a committed streamed transaction */
+	struct pgo_msg		 rcommit;	/* its Stream Commit */
+	lsn_t			 rwal;
+	struct buf		 v1;		/* a stream's relation, xid cut out */
 	enum wstate		 state;
 	lsn_t			 confirmed;	/* committed to LMDB */
 	lsn_t			 idle_end;	/* last keepalive WAL end, this stream */
@@ -118,15 +126,119 @@ confirm(int64_t now, int force)
 	return 0;
 }
 
+static int handle_pgo(lsn_t wal, const uint8_t *data, size_t len);
+
+/* A message inside a stream goes to the spool in its protocol v1 form.
+ * Relations and types also take effect now: a rolled back subtransaction
+ * can take the only copy of one with it, and they only describe tables. */
+static int
+spool_msg(struct pgo_msg *m, lsn_t wal, const uint8_t *data, size_t len)
+{
+	size_t skip = 1 + m->xid_len;
+
+	if (m->type == PGO_RELATION) {
+		relcache_put(W.rels, m->rel);
+		m->rel = NULL;
+	}
+	if (spool_add(&W.spool, m->xid_len ? m->xid : 0, wal, data, data + skip,
+	    len - skip) < 0)
+		return -1;
+	if (m->type == PGO_RELATION || m->type == PGO_TYPE) {
+		/* Forward in the v1 form the sinks decode: type byte, then body. */
+		buf_reset(&W.v1);
+		buf_append(&W.v1, data, 1);
+		buf_append(&W.v1, data + skip, len - skip);
+		fwd_all(&W.fwd, wal, W.v1.data, W.v1.len);
+	}
+	return 0;
+}
+
+/* Forward a committed streamed transaction as an ordinary one: a Begin
+ * made from its Stream Commit, the spooled messages (replay_step), Commit. */
+static int
+stream_commit(const struct pgo_msg *m, lsn_t wal)
+{
+	uint8_t msg[32];
+	struct buf b = { .data = msg, .cap = sizeof(msg) };
+	char l[LSN_BUFLEN];
+
+	if (spool_replay(&W.spool, m->xid) < 0)
+		return -1;
+	log_debug("streamed transaction %u committed at %s: forwarding it", m->xid,
+	    lsn_format(m->commit.end_lsn, l));
+	W.rcommit = *m;
+	W.rwal = wal;
+	W.replaying = 1;
+	buf_put_u8(&b, PGO_BEGIN);
+	buf_put_u64(&b, m->commit.commit_lsn);
+	buf_put_u64(&b, (uint64_t)m->commit.commit_ts);
+	buf_put_u32(&b, m->xid);
+	return handle_pgo(wal, b.data, b.len);
+}
+
+static int
+replay_step(void)
+{
+	const struct pgo_msg *m = &W.rcommit;
+	uint8_t msg[32];
+	struct buf b = { .data = msg, .cap = sizeof(msg) };
+	const uint8_t *data;
+	size_t len;
+	lsn_t wal;
+	int rc;
+
+	if ((rc = spool_next(&W.spool, &wal, &data, &len)) != 0)
+		return rc < 0 ? -1 : handle_pgo(wal, data, len);
+	W.replaying = 0;
+	buf_put_u8(&b, PGO_COMMIT);
+	buf_put_u8(&b, m->commit.flags);
+	buf_put_u64(&b, m->commit.commit_lsn);
+	buf_put_u64(&b, m->commit.end_lsn);
+	buf_put_u64(&b, (uint64_t)m->commit.commit_ts);
+	return handle_pgo(W.rwal, b.data, b.len);
+}
+
+static int
+handle_stream(struct pgo_msg *m, lsn_t wal, const uint8_t *data, size_t len)
+{
+	switch (m->type) {
+	case PGO_STREAM_START:
+		return spool_start(&W.spool, m->xid, m->stream_start.first_segment);
+	case PGO_STREAM_STOP:
+		return spool_stop(&W.spool);
+	case PGO_STREAM_ABORT:
+		return spool_abort(&W.spool, m->xid, m->stream_abort.subxid);
+	case PGO_STREAM_COMMIT:
+		return stream_commit(m, wal);
+	}
+	return spool_msg(m, wal, data, len);
+}
+
 static int
 handle_pgo(lsn_t wal, const uint8_t *data, size_t len)
 {
 	struct pgo_msg m;
 	char l[LSN_BUFLEN];
 
+	/* A change in a stream only needs its xid now; it is decoded (and
+	 * checked) when it is forwarded. */
+	if (W.dec.in_stream && len > 5 && data[0] && strchr("IUDTM", data[0])) {
+		uint32_t xid = (uint32_t)data[1] << 24 | (uint32_t)data[2] << 16 |
+		    (uint32_t)data[3] << 8 | data[4];
+
+		return spool_add(&W.spool, xid, wal, data, data + 5, len - 5);
+	}
 	if (pgo_decode(&W.dec, data, len, &m) < 0) {
 		log_error("malformed pgoutput message at %s: %s", lsn_format(wal, l), W.dec.err);
 		return -1;
+	}
+	if (W.dec.in_stream || strchr("SEcA", m.type)) {
+		if (!W.slot->stream) {
+			log_error("stream message '%c' at %s, but streaming is off", m.type,
+			    lsn_format(wal, l));
+			return -1;
+		}
+		return handle_stream(&m, wal, data, len) < 0 ? -1 : fwd_flush(&W.fwd, 1);
 	}
 	switch (m.type) {
 	case PGO_BEGIN:
@@ -192,6 +304,13 @@ read_stream(void)
 	int n;
 
 	for (n = 0; n < W_MAX_MSGS_PER_TURN; n++) {
+		if (W.replaying) {	/* before anything that committed later */
+			if (replay_step() < 0)
+				return -1;
+			if (fwd_unacked_max(&W.fwd) > (uint64_t)W.cfg->max_unacked_bytes)
+				break;
+			continue;
+		}
 		if ((rc = repl_read(&W.repl, &m)) <= 0)
 			break;
 		if (m.kind == 'k') {
@@ -250,6 +369,11 @@ start_stream(void)
 	/* A keepalive of the old stream may be past what a sink that just came
 	 * back holds: only this stream's keepalives count. */
 	W.idle_end = 0;
+	/* PostgreSQL streams every open transaction again from its start. */
+	W.replaying = 0;
+	W.dec.in_stream = 0;
+	if (W.slot->stream)
+		spool_reset(&W.spool);
 	if (W.snap)
 		snap_stream_restart(W.snap);
 	rc = repl_start(&W.repl, W.cfg, W.slot, W.confirmed, claim);
@@ -313,7 +437,8 @@ turn(void)
 	items[n++] = (zmq_pollitem_t){ .fd = sig_fd(), .events = ZMQ_POLLIN };
 	if (rd && !W.linger)
 		items[n++] = (zmq_pollitem_t){ .fd = repl_socket(&W.repl), .events = ZMQ_POLLIN };
-	if (zmq_poll(items, (int)n, rd && W.linger ? W_LINGER_MS : W.poll_ms) < 0 &&
+	if (zmq_poll(items, (int)n, rd && W.replaying ? 0 : rd && W.linger ? W_LINGER_MS :
+	    W.poll_ms) < 0 &&
 	    errno != EINTR)
 		return PROC_EXIT_RETRY;
 	now = util_now_ms();
@@ -406,7 +531,8 @@ main(int argc, char **argv)
 	    sizeof(dbname))) != 0)
 		return finish(rc);
 	W.rels = relcache_new();
-	if (fwd_open(&W.fwd, W.cfg, W.slot, W.ck) < 0)
+	if (fwd_open(&W.fwd, W.cfg, W.slot, W.ck) < 0 || (W.slot->stream &&
+	    spool_open(&W.spool, W.cfg->state_dir, W.slot->name) < 0))
 		return PROC_EXIT_RETRY;
 	snprintf(W.fwd.dbname, sizeof(W.fwd.dbname), "%s", dbname);
 	log_info("waiting for %zu sink(s)", W.fwd.nsinks);
@@ -421,6 +547,8 @@ main(int argc, char **argv)
 	fwd_close(&W.fwd);
 	relcache_free(W.rels);
 	snap_close(W.snap);
+	spool_close(&W.spool);
+	buf_free(&W.v1);
 	pgo_decoder_free(&W.dec);
 	ckpt_batch_free(&W.batch);
 	ckpt_close(W.ck);

@@ -34,14 +34,15 @@ static int
 start_replication(struct repl *r, const struct cfg_slot *slot, lsn_t start)
 {
 	char sql[1024], l[LSN_BUFLEN], *qs, *lit;
+	const char *proto = slot->stream ? "'2', streaming 'on'" : "'1'";
 	PGresult *res;
 	int rc = 0;
 
 	qs = PQescapeIdentifier(r->conn, slot->name, strlen(slot->name));
 	lit = PQescapeLiteral(r->conn, slot->publication, strlen(slot->publication));
 	snprintf(sql, sizeof(sql), "START_REPLICATION SLOT %s LOGICAL %s "
-	    "(proto_version '1', publication_names %s, messages 'true')",
-	    qs, lsn_format(start, l), lit);
+	    "(proto_version %s, publication_names %s, messages 'true')",
+	    qs, lsn_format(start, l), proto, lit);
 	PQfreemem(qs);
 	PQfreemem(lit);
 	res = PQexec(r->conn, sql);
@@ -74,6 +75,13 @@ repl_start(struct repl *r, const struct cfg *cfg, const struct cfg_slot *slot,
 	r->conn = pgconn_open(cfg->conninfo, cfg->password_file, 1, app, &err);
 	if (r->conn == NULL)
 		return err == PGCONN_FATAL ? 2 : 1;
+	if (slot->stream && PQserverVersion(r->conn) < 140000) {
+		log_error("slot %s: stream_in_progress needs PostgreSQL 14 or later "
+		    "(the server is %d)", slot->name, PQserverVersion(r->conn));
+		PQfinish(r->conn);
+		r->conn = NULL;
+		return 2;
+	}
 	if ((rc = identify(r)) == 0 && (rc = claim(PQbackendPID(r->conn)) < 0 ? 1 : 0) == 0 &&
 	    (rc = start_replication(r, slot, start)) == 0) {
 		if (PQsetnonblocking(r->conn, 1) == 0)

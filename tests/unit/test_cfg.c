@@ -183,6 +183,8 @@ test_good_config_every_field(void **state)
 	assert_string_equal(s->name, "shop");
 	assert_string_equal(s->publication, "pgcdc_shop");
 	assert_int_equal(s->shards, 4);
+	assert_int_equal(s->stream, 1);
+	assert_int_equal(c->slots[0].stream, 0);
 	assert_int_equal(s->ntables, 2);
 	assert_string_equal(s->tables[0], "public.*");
 	assert_string_equal(s->tables[1], "sales.order_*");
