@@ -397,7 +397,7 @@ test_ranges(void **state)
 	    "lmdb_map_size = 1000L;\n"
 	    "sinks = ( { name = \"lake\"; type = \"jsonl\"; dir = \"/o\"; segment_bytes = 4095; } );\n"
 	    "slots = (" SLOT_OK ");\n");
-	assert_line(3, "lmdb_map_size: must be at least 1048576 (got 1000)");
+	assert_line(3, "lmdb_map_size: must be at least 65536 (got 1000)");
 	assert_line(4, "sinks[0].segment_bytes: must be at least 4096 (got 4095)");
 }
 
