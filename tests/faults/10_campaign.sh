@@ -5,7 +5,8 @@
 # refill, subtransactions and SQL savepoints rolled back, whole rollbacks,
 # large transactions spilled at logical_decoding_work_mem = 64kB, TOAST
 # values changed and left unchanged, a REPLICA IDENTITY FULL table without a
-# key), each committed transaction ending with an audit row.  One slot feeds
+# key), each committed transaction ending with an audit row.  Large ones
+# are streamed while in progress (stream_in_progress) for odd seeds.  One slot feeds
 # three sinks: jsonl "out", jsonl "out2" on a small tmpfs, and "pg", a
 # postgres sink into a second cluster.  LMDB starts with a 64 KiB map (it
 # fills and grows during the run).  Meanwhile FAULTS faults (default 32) are
@@ -31,6 +32,9 @@
 . "$(dirname "$0")/../pgtarget.sh"
 FAULTS=${FAULTS:-32}
 SEED=${SEED:-$((($(date +%s%N) / 1000) % 1000000))}
+# Odd seeds stream large transactions while they run (stream_in_progress:
+# the worker's spool meets the faults), even seeds let the server spill them.
+STREAM=${STREAM:-$((SEED % 2))}
 SLOT=fc
 SINKS=(out out2 pg)
 TABLES="public.audit,public.docs,public.items,public.nokey,public.orders,public.tr"
@@ -38,7 +42,7 @@ WS_TIMEOUT=3
 PACE_MS=${PACE_MS:-25}       # sleep between a writer's transactions
 BIG_EVERY=${BIG_EVERY:-200}   # about one large transaction in that many
 case $FAULTS in '' | *[!0-9]*) t_fail "FAULTS must be a number: '$FAULTS'" ;; esac
-echo "fault campaign: FAULTS=$FAULTS SEED=$SEED (rerun: SEED=$SEED FAULTS=$FAULTS make faults)"
+echo "fault campaign: FAULTS=$FAULTS SEED=$SEED STREAM=$STREAM (rerun: SEED=$SEED FAULTS=$FAULTS make faults)"
 RANDOM=$SEED
 
 t_setup
@@ -79,6 +83,10 @@ T_SINKS=2 T_CFG_EXTRA='snapshot = { mode = "initial"; chunk_rows = 500; }; lmdb_
 sed -i "s|^sinks = ( \(.*\) );$|sinks = ( \1, { name = \"pg\"; type = \"postgres\"; conninfo = \"$(t_target_conninfo)\"; } );|;
 	s|sinks = \[ \"out\", \"out2\" \]|sinks = [ \"out\", \"out2\", \"pg\" ]|" "$T_CFG"
 grep -q 'type = "postgres"' "$T_CFG" && grep -q '"out2", "pg" ]' "$T_CFG" || t_fail "config edit failed"
+if [ "$STREAM" = 1 ]; then
+	sed -i 's|sinks = \[ "out", "out2", "pg" \]|& ; stream_in_progress = true|' "$T_CFG"
+	grep -q 'stream_in_progress = true' "$T_CFG" || t_fail "config edit failed"
+fi
 t_pgcdc_start
 t_wait_for 30 "t_slot_active $SLOT"
 # The snapshot (of docs, the only table with rows yet) first: its r events
