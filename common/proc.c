@@ -41,3 +41,10 @@ proc_child_init(int argc, char **argv, const char *role, const char **name)
 		exit(PROC_EXIT_RETRY);
 	return cfg;
 }
+
+void
+proc_teardown_deadline(void)
+{
+	signal(SIGALRM, SIG_DFL);
+	alarm(PROC_TEARDOWN_S);
+}

@@ -17,5 +17,10 @@
 
 /* Returns the loaded config; *name is argv's NAME.  Exits 2 on bad usage. */
 struct cfg *proc_child_init(int argc, char **argv, const char *role, const char **name);
+/* The main loop is over: whatever teardown follows (libpq, ZeroMQ, LMDB)
+ * gets PROC_TEARDOWN_S seconds, then SIGALRM ends the process, so an orphan
+ * can never hang on a library's shutdown.  Everything durable is already. */
+#define PROC_TEARDOWN_S	5
+void proc_teardown_deadline(void);
 
 #endif

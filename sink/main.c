@@ -202,12 +202,16 @@ main(int argc, char **argv)
 	}
 	if ((zctx = zmq_ctx_new()) != NULL && bind_router(zctx, cfg, name, &sock) == 0)
 		rc = loop(&s, sock);
+	proc_teardown_deadline();
 	if (sock)
 		zmq_close(sock);
 	if (zctx)
 		zmq_ctx_term(zctx);
-	if (rc == PROC_EXIT_RETRY)
+	if (rc == PROC_EXIT_RETRY) {	/* may wait long: no teardown deadline */
+		alarm(0);
 		rc = wait_available(&s);
+		proc_teardown_deadline();
+	}
 	sink_close(&s);
 	log_info("stopped (exit %d)", rc);
 	cfg_free(cfg);

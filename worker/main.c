@@ -542,6 +542,7 @@ main(int argc, char **argv)
 	if (rc == PROC_EXIT_STOP)
 		log_info("stopped; confirmed %s", lsn_format(W.confirmed, dbname));
 	finish(rc);
+	proc_teardown_deadline();
 	repl_close(&W.repl);
 	heartbeat_close(&W.hb);
 	fwd_close(&W.fwd);
