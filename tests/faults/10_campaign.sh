@@ -271,9 +271,13 @@ if [ -n "${FAULT_KINDS:-}" ]; then read -ra KINDS <<<"$FAULT_KINDS"; fi
 
 # --- the campaign ----------------------------------------------------------
 
+# A long campaign can be ended early: touch $FAULTS_STOP (printed below);
+# the faults so far are then checked as usual.
+FAULTS_STOP=${FAULTS_STOP:-$T_DIR/stop-faults}
+echo "to end it early: touch $FAULTS_STOP"
 start=$SECONDS
 i=0
-while [ "$i" -lt "$FAULTS" ]; do
+while [ "$i" -lt "$FAULTS" ] && [ ! -e "$FAULTS_STOP" ]; do
 	t0=$EPOCHREALTIME
 	wait_up
 	rec=$(python3 -c "print('%.1f' % ($EPOCHREALTIME - $t0))")
@@ -288,7 +292,7 @@ while [ "$i" -lt "$FAULTS" ]; do
 		echo "fault $i/$FAULTS at $((SECONDS - start))s (up again after ${rec}s): $(tail -n 1 "$FLOG" | cut -d ' ' -f 3-)"
 	fi
 done
-echo "campaign: $FAULTS faults in $((SECONDS - start)) s; writers stop"
+echo "campaign: $i faults in $((SECONDS - start)) s; writers stop"
 touch "$T_DIR/stop"
 t_sql "UPDATE ctl SET stop = true" >/dev/null
 for pid in "${WRITERS[@]}"; do t_wait_for 60 "! _t_group_alive $pid"; done
