@@ -77,3 +77,10 @@ UNION ALL (SELECT 'rebuilt', * FROM (TABLE rebuilt EXCEPT ALL TABLE $1) x LIMIT 
 SQL
 	)"
 }
+
+# The event trigger pgcdc_ddl (ALTER SCHEMA ... RENAME), created by the
+# superuser from README's SQL, as an operator does for a non-superuser pgcdc.
+t_pgcdc_ddl_trigger() {
+	sed -n '/^-- pgcdc_ddl begin/,/^-- pgcdc_ddl end/p' "$T_REPO/README.md" >"$T_DIR/pgcdc_ddl.sql"
+	t_sql_file "$T_DIR/pgcdc_ddl.sql" >/dev/null
+}

@@ -43,7 +43,7 @@ zf_config() {
 state_dir = "$T_DIR/state";
 run_dir = "$T_DIR/state/run";
 log = { level = "info"; file = "$T_DIR/pgcdc.log"; };
-source = { conninfo = "host=$PGHOST port=$PGPORT dbname=postgres user=postgres"; };
+source = { conninfo = "host=$PGHOST port=$PGPORT dbname=postgres user=$T_PGCDC_USER"; };
 status_interval_ms = 1000;
 shutdown_timeout = 10;
 slots = ( { name = "zf"; tables = [ $1 ]; sinks = [ "out", "feed", "secure" ]; } );
