@@ -104,6 +104,8 @@ struct sink {
 	uint64_t		 rel_gen;	/* bumped on every relation change */
 	struct cfg		*routing;	/* reloaded config (HUP): which slots feed us */
 	struct buf		 scratch;
+	int64_t			 reject_ms;	/* last rejection logged */
+	uint64_t		 rejects_quiet;	/* rejections not logged since */
 };
 
 extern const struct sink_ops sink_jsonl_ops;
@@ -128,5 +130,11 @@ void sink_json_event(struct sink *s, const struct sink_slot *sl, const struct si
 /* Flush if dirty.  Returns 0 / -1. */
 int sink_flush(struct sink *s);
 struct sink_slot *sink_slot_find(struct sink *s, const char *name);
+/* Log input from peer rid that is not a worker's stream (garbage, a HELLO
+ * for a slot it is not): at most one line per SINK_REJECT_LOG_MS, which
+ * says how many went unlogged, so a flood cannot fill the disk. */
+void sink_reject(struct sink *s, const char *rid, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+#define SINK_REJECT_LOG_MS	1000
 
 #endif

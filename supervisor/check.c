@@ -202,12 +202,14 @@ check_table_rights(PGconn *c, const char *slot, const char *table, const char *q
 	PGresult *r;
 
 	if ((r = query1(c, "SELECT has_table_privilege(to_regclass($1), 'SELECT'), "
-	    "pg_has_role(relowner, 'USAGE'), relowner::regrole FROM pg_class "
+	    "pg_has_role(relowner, 'USAGE'), relowner::regrole, "
+	    "format('%I.%I', (SELECT nspname FROM pg_namespace WHERE oid = relnamespace), "
+	    "relname) FROM pg_class "
 	    "WHERE oid = to_regclass($1)", 1, p)) == NULL)
 		return;
 	if (strcmp(PQgetvalue(r, 0, 0), "t") != 0) {
 		snprintf(msg, sizeof(msg), "slot %s: role %s may not read table %s", slot, user, table);
-		snprintf(fix, sizeof(fix), "GRANT SELECT ON %s TO %s", q, user);
+		snprintf(fix, sizeof(fix), "GRANT SELECT ON %s TO %s", PQgetvalue(r, 0, 3), user);
 		problem(msg, fix);
 	}
 	if (manage && strcmp(PQgetvalue(r, 0, 1), "t") != 0) {
@@ -295,11 +297,12 @@ check_ddl_trigger(PGconn *c)
 static void
 check_source(PGconn *c, const struct cfg *cfg)
 {
-	char *user = PQescapeIdentifier(c, PQuser(c), strlen(PQuser(c)));
+	PGresult *r = query1(c, "SELECT quote_ident(current_user)", 0, NULL);
+	const char *user = r ? PQgetvalue(r, 0, 0) : "<user>";
 
-	check_server(c, user ? user : "<user>");
+	check_server(c, user);
 	check_headroom(c, cfg);
-	for (size_t i = 0; i < cfg->nslots && user; i++) {
+	for (size_t i = 0; i < cfg->nslots && r; i++) {
 		int manage;
 
 		check_publication(c, &cfg->slots[i], user, &manage);
@@ -307,7 +310,7 @@ check_source(PGconn *c, const struct cfg *cfg)
 			check_table(c, cfg->slots[i].name, cfg->slots[i].tables[j], user, manage);
 	}
 	check_ddl_trigger(c);
-	PQfreemem(user);
+	PQclear(r);
 }
 
 int

@@ -84,3 +84,13 @@ t_pgcdc_ddl_trigger() {
 	sed -n '/^-- pgcdc_ddl begin/,/^-- pgcdc_ddl end/p' "$T_REPO/README.md" >"$T_DIR/pgcdc_ddl.sql"
 	t_sql_file "$T_DIR/pgcdc_ddl.sql" >/dev/null
 }
+
+# t_python_zmq: sets PY to a python3 that has pyzmq, or fails the test.
+t_python_zmq() {
+	local p
+	PY=
+	for p in python3 /usr/bin/python3; do
+		if "$p" -c 'import zmq' 2>/dev/null; then PY=$p && break; fi
+	done
+	[ -n "$PY" ] || t_fail "no python3 with zmq (scripts/deps.sh installs python3-zmq)"
+}

@@ -12,11 +12,7 @@
 # other hosts without keys, malformed client keys, and clients without keys.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../pgcdc.sh"
-PY=
-for p in python3 /usr/bin/python3; do
-	if "$p" -c 'import zmq' 2>/dev/null; then PY=$p && break; fi
-done
-[ -n "$PY" ] || t_fail "no python3 with zmq (scripts/deps.sh installs python3-zmq)"
+t_python_zmq
 t_setup
 t_sql_file tests/fixtures/tutorial.sql
 t_sql "CREATE TABLE public.probe (id serial PRIMARY KEY)"
