@@ -1,6 +1,7 @@
 /*
  * keygen: `pgcdc keygen FILE` makes a CURVE keypair for ZeroMQ endpoints:
- * FILE gets the secret key, FILE.pub the public key, each as 40 Z85
+ * FILE gets the secret key, FILE.pub the public key (NAME.key: NAME.pub),
+ * each as 40 Z85
  * characters, created mode 0600 and never over an existing file.  The
  * public key is printed too; the secret one never is.
  */
@@ -39,10 +40,13 @@ int
 sup_keygen(const char *file)
 {
 	char pub[KEYGEN_Z85_LEN + 1], sec[KEYGEN_Z85_LEN + 1], pubfile[4096];
+	size_t n = strlen(file);
 	int rc = -1;
 
 	log_init("pgcdc", NULL);
-	if (snprintf(pubfile, sizeof(pubfile), "%s.pub", file) >= (int)sizeof(pubfile)) {
+	if (n > 4 && strcmp(file + n - 4, ".key") == 0)
+		n -= 4;
+	if (snprintf(pubfile, sizeof(pubfile), "%.*s.pub", (int)n, file) >= (int)sizeof(pubfile)) {
 		log_error("%s: path too long: %s", __func__, file);
 		return 2;
 	}

@@ -17,7 +17,7 @@ usage(void)
 	    "       pgcdc stop   -c CONFIG      graceful stop, waits for exit\n"
 	    "       pgcdc check  -c CONFIG      preflight of config and source\n"
 	    "       pgcdc watch  -c CONFIG SCHEMA.TABLE  live view of the table's rows\n"
-	    "       pgcdc keygen FILE           CURVE keypair: FILE (secret), FILE.pub\n");
+	    "       pgcdc keygen FILE           CURVE keypair: FILE (secret), FILE.pub or NAME.pub for NAME.key\n");
 	return 2;
 }
 

@@ -17,10 +17,14 @@ t_setup
 t_sql_file tests/fixtures/tutorial.sql
 t_sql "CREATE TABLE public.probe (id serial PRIMARY KEY)"
 
-# Keys as zmq.curve_keypair() makes them: Z85 text, secret files 0600.
+# The server's keys from pgcdc keygen, the clients' as zmq.curve_keypair()
+# makes them: Z85 text, secret files 0600.
+"$(t_bin)/pgcdc" keygen "$T_DIR/server.key" >"$T_DIR/keygen.txt"
+t_assert_eq "600 600" "$(stat -c %a "$T_DIR/server.key" "$T_DIR/server.pub" | xargs)" "modes of the key files"
+grep -qF "$(cat "$T_DIR/server.pub")" "$T_DIR/keygen.txt" || t_fail "pgcdc keygen does not show the public key"
 "$PY" - "$T_DIR" <<'PY'
 import os, sys, zmq
-for name in ("server", "client", "intruder"):
+for name in ("client", "intruder"):
     pub, sec = zmq.curve_keypair()
     open(os.path.join(sys.argv[1], name + ".pub"), "wb").write(pub)
     fd = os.open(os.path.join(sys.argv[1], name + ".key"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -28,7 +32,7 @@ for name in ("server", "client", "intruder"):
     os.close(fd)
 PY
 PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-FEED=ipc://$T_DIR/feed.ipc
+FEED=ipc://$T_DIR/state/run/feed.ipc
 SECURE=tcp://127.0.0.1:$PORT
 T_CFG=$T_DIR/pgcdc.cfg
 T_OUT=$T_DIR/out
