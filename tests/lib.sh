@@ -13,7 +13,7 @@ T_DIR=
 T_PGDIR=
 T_FAIL_MSG=
 T_PIDS=()
-T_PGCDC_USER=pgcdc_user
+T_PGCDC_USER=${T_PGCDC_USER:-pgcdc_user}	# T_PGCDC_USER=postgres: as a superuser
 T_PGIDS=()
 cd "$T_REPO"
 . "$T_REPO/scripts/pgcluster.sh"
