@@ -184,20 +184,31 @@ sink_reload_routing(struct sink *s)
 void
 sink_reject(struct sink *s, const char *rid, const char *fmt, ...)
 {
-	int64_t now = util_now_ms();
-	char what[256];
+	int64_t now = util_now_ms(), refill;
+	char what[256], quiet[80] = "";
 	va_list ap;
 
-	if (s->reject_ms != 0 && now - s->reject_ms < SINK_REJECT_LOG_MS) {
+	if (s->reject_ms == 0) {
+		s->reject_ms = now;
+		s->reject_tokens = SINK_REJECT_BURST;
+	}
+	if ((refill = (now - s->reject_ms) / SINK_REJECT_LOG_MS) > 0) {
+		s->reject_tokens = (int)(refill > SINK_REJECT_BURST - s->reject_tokens ?
+		    SINK_REJECT_BURST : s->reject_tokens + refill);
+		s->reject_ms += refill * SINK_REJECT_LOG_MS;
+	}
+	if (s->reject_tokens == 0) {
 		s->rejects_quiet++;
 		return;
 	}
+	s->reject_tokens--;
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	log_error("input from peer %s rejected: %s (%" PRIu64 " more rejected since the "
-	    "last such line)", *rid ? rid : "(anonymous)", what, s->rejects_quiet);
-	s->reject_ms = now;
+	if (s->rejects_quiet > 0)
+		snprintf(quiet, sizeof(quiet), " (%" PRIu64 " more rejected since the last "
+		    "such line)", s->rejects_quiet);
+	log_error("frame from %s rejected: %s%s", *rid ? rid : "(anonymous)", what, quiet);
 	s->rejects_quiet = 0;
 }
 
@@ -207,8 +218,8 @@ hello(struct sink *s, const char *rid, const struct wire_rec *rec)
 	struct sink_slot *sl;
 
 	if (strcmp(rec->slot, rid) != 0 || !feeds_us(s, rid)) {
-		sink_reject(s, rid, "HELLO for slot %.64s: the peer is no worker of a slot "
-		    "that feeds sink %s", rec->slot, s->conf->name);
+		sink_reject(s, rid, "HELLO for slot %.64s from peer %s: no such slot feeds "
+		    "sink %s", rec->slot, *rid ? rid : "(anonymous)", s->conf->name);
 		return 0;
 	}
 	if ((sl = sink_slot_find(s, rid)) == NULL && (sl = slot_add(s, rid)) == NULL)

@@ -280,7 +280,8 @@ check_table(PGconn *c, const char *slot, const char *table, const char *user, in
 }
 
 /* Without the event trigger pgcdc_ddl (a superuser's to create) schema
- * renames show in events only after a restart: a note, not a problem. */
+ * renames show in events only after a restart: a note, not a problem, and
+ * only beside "ok" (a failed check prints its problems alone). */
 static void
 check_ddl_trigger(PGconn *c)
 {
@@ -309,7 +310,8 @@ check_source(PGconn *c, const struct cfg *cfg)
 		for (size_t j = 0; j < cfg->slots[i].ntables; j++)
 			check_table(c, cfg->slots[i].name, cfg->slots[i].tables[j], user, manage);
 	}
-	check_ddl_trigger(c);
+	if (problems == 0)
+		check_ddl_trigger(c);
 	PQclear(r);
 }
 
