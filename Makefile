@@ -131,10 +131,12 @@ install: all
 clean:
 	rm -rf build build-san pgcdc
 
-# libFuzzer on the pgoutput decoder and JSON rendering (clang only): builds
-# build-fuzz/fuzz_pgo, seeds from the captured fixtures, runs FUZZ_SECONDS;
-# a crash leaves its input in build-fuzz/ and fails the target.  No -Werror:
-# the gcc build enforces warnings, clang's extra ones should not block fuzzing.
+# libFuzzer (clang only) on the pgoutput decoder and JSON rendering
+# (fuzz_pgo), the config loader (fuzz_cfg) and the frames a sink reads from
+# ZeroMQ (fuzz_sink): builds build-fuzz/fuzz_*, seeds each, runs each
+# FUZZ_SECONDS; a crash leaves its input in build-fuzz/ and fails the target.
+# No -Werror: the gcc build enforces warnings, clang's extra ones should not
+# block fuzzing.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_DIR     := build-fuzz
@@ -143,11 +145,20 @@ FUZZ_CFLAGS  := -std=gnu11 -O1 -g -Wall -Wextra -Wshadow -Wmissing-prototypes \
                 -I. -I$(PG_INC) -D_GNU_SOURCE -fno-omit-frame-pointer \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_FIXTURES := tests/fixtures/pgoutput/stream.hex tests/fixtures/pgoutput/kinds.hex
+FUZZ_RUN = -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
+           -artifact_prefix=$(FUZZ_DIR)/$(1)- $(FUZZ_DIR)/corpus-$(1) $(FUZZ_DIR)/seeds-$(1)
 
 fuzz:
-	@mkdir -p $(FUZZ_DIR)/corpus
+	@mkdir -p $(FUZZ_DIR)/corpus-pgo $(FUZZ_DIR)/corpus-cfg $(FUZZ_DIR)/corpus-sink
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $(FUZZ_DIR)/fuzz_pgo tests/fuzz/fuzz_pgo.c $(COMMON_SRC) $(LDLIBS)
-	@rm -rf $(FUZZ_DIR)/seeds
-	@python3 tests/fuzz/seed.py $(FUZZ_DIR)/seeds $(FUZZ_FIXTURES)
-	$(FUZZ_DIR)/fuzz_pgo -max_len=4096 -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
-	    -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $(FUZZ_DIR)/fuzz_cfg tests/fuzz/fuzz_cfg.c $(COMMON_SRC) $(LDLIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $(FUZZ_DIR)/fuzz_sink tests/fuzz/fuzz_sink.c $(SINK_SRC) \
+	    $(COMMON_SRC) $(LDLIBS) -lrdkafka
+	@rm -rf $(FUZZ_DIR)/seeds-*
+	@python3 tests/fuzz/seed.py $(FUZZ_DIR)/seeds-pgo $(FUZZ_FIXTURES)
+	@python3 tests/fuzz/seed_sink.py $(FUZZ_DIR)/seeds-sink $(FUZZ_DIR)/seeds-pgo
+	@mkdir -p $(FUZZ_DIR)/seeds-cfg && cp etc/*.cfg tests/fixtures/cfg/*.cfg $(FUZZ_DIR)/seeds-cfg/
+	$(FUZZ_DIR)/fuzz_pgo -max_len=4096 $(call FUZZ_RUN,pgo)
+	LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp $(FUZZ_DIR)/fuzz_cfg -max_len=8192 \
+	    $(call FUZZ_RUN,cfg)
+	$(FUZZ_DIR)/fuzz_sink -max_len=8192 $(call FUZZ_RUN,sink)

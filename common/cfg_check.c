@@ -281,6 +281,22 @@ endpoint_local(const char *ep)
 	    (inet_pton(AF_INET, host, a) == 1 && a[0] == 127);
 }
 
+/* An ipc:// endpoint must be a socket in run_dir (0700): its file mode is
+ * all that keeps other local users off it.  Other endpoints pass. */
+static int
+ipc_in_run_dir(const char *ep, const char *run_dir)
+{
+	size_t n = run_dir ? strlen(run_dir) : 0;
+
+	if (strncmp(ep, "ipc://", 6) != 0)
+		return 1;
+	ep += 6;
+	while (n > 1 && run_dir[n - 1] == '/')
+		n--;
+	return n > 0 && strncmp(ep, run_dir, n) == 0 && ep[n] == '/' && ep[n + 1] != '\0' &&
+	    strchr(ep + n + 1, '/') == NULL && strstr(ep, "/..") == NULL;
+}
+
 /* Only the settings of the sink's own type were read, so at most one of
  * these is set. */
 void
@@ -293,6 +309,10 @@ cfg_check_sink_values(struct cfg_ld *ld, const config_setting_t *g, const struct
 		cfg_report(ld, g, "endpoint", "\"%s\" lets other hosts read every change "
 		    "unencrypted; fix: set curve_secret_key_file and curve_allowed_clients, "
 		    "or use tcp://127.0.0.1:PORT or ipc://", s->endpoint);
+	if (s->endpoint != NULL && !ipc_in_run_dir(s->endpoint, ld->cfg->run_dir))
+		cfg_report(ld, g, "endpoint", "\"%s\" is an ipc:// socket outside run_dir, "
+		    "where other users may reach it; fix: ipc://%s/<name>", s->endpoint,
+		    ld->cfg->run_dir ? ld->cfg->run_dir : "<run_dir>");
 	if (s->curve_allowed_clients != NULL && s->curve_secret_key_file == NULL)
 		cfg_report(ld, g, "curve_allowed_clients", "needs curve_secret_key_file");
 	for (size_t i = 0; i < s->ncurve_allowed_clients; i++)

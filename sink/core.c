@@ -5,6 +5,8 @@
  * A slot whose input breaks (malformed or out of order) drops everything
  * until its worker says HELLO again, so nothing half-applied is ever acked.
  */
+#include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,13 +181,44 @@ sink_reload_routing(struct sink *s)
 	log_info("reload: slots feeding this sink read again");
 }
 
+void
+sink_reject(struct sink *s, const char *rid, const char *fmt, ...)
+{
+	int64_t now = util_now_ms(), refill;
+	char what[256], quiet[80] = "";
+	va_list ap;
+
+	if (s->reject_ms == 0) {
+		s->reject_ms = now;
+		s->reject_tokens = SINK_REJECT_BURST;
+	}
+	if ((refill = (now - s->reject_ms) / SINK_REJECT_LOG_MS) > 0) {
+		s->reject_tokens = (int)(refill > SINK_REJECT_BURST - s->reject_tokens ?
+		    SINK_REJECT_BURST : s->reject_tokens + refill);
+		s->reject_ms += refill * SINK_REJECT_LOG_MS;
+	}
+	if (s->reject_tokens == 0) {
+		s->rejects_quiet++;
+		return;
+	}
+	s->reject_tokens--;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (s->rejects_quiet > 0)
+		snprintf(quiet, sizeof(quiet), " (%" PRIu64 " more rejected since the last "
+		    "such line)", s->rejects_quiet);
+	log_error("frame from %s rejected: %s%s", *rid ? rid : "(anonymous)", what, quiet);
+	s->rejects_quiet = 0;
+}
+
 static int
 hello(struct sink *s, const char *rid, const struct wire_rec *rec)
 {
 	struct sink_slot *sl;
 
 	if (strcmp(rec->slot, rid) != 0 || !feeds_us(s, rid)) {
-		log_error("HELLO for slot %s from peer %s rejected: no such slot feeds "
+		sink_reject(s, rid, "HELLO for slot %.64s from peer %s: no such slot feeds "
 		    "sink %s", rec->slot, *rid ? rid : "(anonymous)", s->conf->name);
 		return 0;
 	}
@@ -456,7 +489,7 @@ sink_frame(struct sink *s, const char *rid, const void *frame, size_t len)
 	int rc, hello_seen = 0;
 
 	if (wire_frame_open(&r, frame, len, err, sizeof(err)) < 0) {
-		log_error("frame from %s rejected: %s", *rid ? rid : "(anonymous)", err);
+		sink_reject(s, rid, "%s", err);
 		return 0;
 	}
 	s->now_ms = util_wall_ms();
@@ -468,9 +501,13 @@ sink_frame(struct sink *s, const char *rid, const void *frame, size_t len)
 			if (sl != NULL)
 				sl->consumed = sl->consumed_acked = 0;
 			hello_seen = 1;
-		} else if ((rec.kind != WIRE_PGO && rec.kind != WIRE_ROW) || sl == NULL ||
-		    sl->epoch == 0) {
-			continue;	/* not ours, or before its HELLO: dropped */
+		} else if ((rec.kind != WIRE_PGO && rec.kind != WIRE_ROW) ||
+		    (sl == NULL && !feeds_us(s, rid))) {
+			sink_reject(s, rid, "record kind 0x%02x outside a stream",
+			    (unsigned)(uint8_t)rec.kind);
+			break;
+		} else if (sl == NULL || sl->epoch == 0) {
+			continue;	/* a worker's, before its HELLO: dropped */
 		} else if ((rec.kind == WIRE_PGO ? apply(s, sl, &rec) : apply_row(s, sl, &rec)) < 0) {
 			return -1;
 		}
@@ -480,7 +517,7 @@ sink_frame(struct sink *s, const char *rid, const void *frame, size_t len)
 	if (rc < 0 && sl != NULL && sl->epoch != 0)
 		slot_break(s, sl, LSN_INVALID, err);
 	else if (rc < 0)
-		log_error("frame from %s rejected: %s", *rid ? rid : "(anonymous)", err);
+		sink_reject(s, rid, "%s", err);
 	return 0;
 }
 

@@ -85,7 +85,7 @@ recv_frame(struct sink *s, void *sock, zmq_msg_t *id, zmq_msg_t *frame)
 		;	/* extra parts are not ours: drop them */
 	n = zmq_msg_size(id);
 	if (n >= sizeof(rid)) {
-		log_warn("frame from a peer with a %zu-byte id dropped: not a worker", n);
+		sink_reject(s, "(long id)", "a %zu-byte routing id: not a worker", n);
 		return 1;
 	}
 	memcpy(rid, zmq_msg_data(id), n);

@@ -110,6 +110,9 @@ struct sink {
 	struct cfg		*routing;	/* reloaded config (HUP): which slots feed us */
 	struct buf		 scratch;
 	int			 out_of_space;	/* a write failed with ENOSPC/EDQUOT */
+	int64_t			 reject_ms;	/* sink_reject's bucket last refilled */
+	int			 reject_tokens;	/* lines it may log now */
+	uint64_t		 rejects_quiet;	/* rejections not logged since */
 };
 
 extern const struct sink_ops sink_jsonl_ops;
@@ -134,5 +137,13 @@ void sink_json_event(struct sink *s, const struct sink_slot *sl, const struct si
 /* Flush if dirty.  Returns 0 / -1. */
 int sink_flush(struct sink *s);
 struct sink_slot *sink_slot_find(struct sink *s, const char *name);
+/* Log input from peer rid that is not a worker's stream (garbage, a HELLO
+ * for a slot it is not).  A token bucket: SINK_REJECT_BURST lines, then one
+ * per SINK_REJECT_LOG_MS, each saying how many went unlogged before it, so
+ * a flood cannot fill the disk while a few bad frames all show. */
+void sink_reject(struct sink *s, const char *rid, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+#define SINK_REJECT_BURST	50
+#define SINK_REJECT_LOG_MS	1000
 
 #endif

@@ -17,7 +17,8 @@ usage(void)
 	    "       pgcdc reload -c CONFIG      re-read the config (= kill -HUP)\n"
 	    "       pgcdc stop   -c CONFIG      graceful stop, waits for exit\n"
 	    "       pgcdc check  -c CONFIG      preflight of config and source\n"
-	    "       pgcdc watch  -c CONFIG SCHEMA.TABLE  live view of the table's rows\n");
+	    "       pgcdc watch  -c CONFIG SCHEMA.TABLE  live view of the table's rows\n"
+	    "       pgcdc keygen FILE           CURVE keypair: FILE (secret), FILE.pub or NAME.pub for NAME.key\n");
 	return 2;
 }
 
@@ -34,6 +35,8 @@ main(int argc, char **argv)
 	cmd = argv[1];
 	if (strcmp(cmd, "watch") == 0)
 		return sup_watch(argc - 2, argv + 2);
+	if (strcmp(cmd, "keygen") == 0)
+		return argc == 3 ? sup_keygen(argv[2]) : usage();
 	for (int i = 2; i < argc; i++) {
 		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
 			config = argv[++i];

@@ -26,6 +26,9 @@ int sup_status(const char *config, int json);
 int sup_stop(const char *config);
 int sup_reload(const char *config);
 int sup_check(const char *config);
+/* `pgcdc keygen FILE`: a CURVE keypair in FILE (secret) and FILE.pub
+ * (NAME.key: NAME.pub), 0600.  Exit code. */
+int sup_keygen(const char *file);
 /* `pgcdc watch -c CONFIG schema.table` (its own arguments, after "watch"). */
 int sup_watch(int argc, char **argv);
 /* Serve Prometheus metrics at listen ("HOST:PORT", IPv4; NULL or "" = off)

@@ -13,6 +13,7 @@ T_DIR=
 T_PGDIR=
 T_FAIL_MSG=
 T_PIDS=()
+T_PGCDC_USER=${T_PGCDC_USER:-pgcdc_user}	# T_PGCDC_USER=postgres: as a superuser
 T_PGIDS=()
 cd "$T_REPO"
 . "$T_REPO/scripts/pgcluster.sh"
@@ -139,6 +140,8 @@ _t_cleanup() {
 }
 
 # Work dir + cluster; exports PGHOST PGPORT PGUSER PGDATABASE, T_DIR, T_PGDIR.
+# The tests' own SQL runs as the superuser postgres; pgcdc logs in as the
+# least-privilege role $T_PGCDC_USER (tests/fixtures/pgcdc_role.sql).
 t_setup() {
 	T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/pgcdc-$T_NAME.XXXXXX")
 	_t_register dir "$T_DIR"
@@ -152,6 +155,7 @@ t_setup() {
 	pgcluster_start "$T_PGDIR" || t_fail "cannot start PostgreSQL in $T_PGDIR"
 	unset PGHOSTADDR PGSERVICE PGOPTIONS PGPASSWORD PGSSLMODE
 	export PGUSER=postgres PGDATABASE=postgres T_DIR T_PGDIR
+	t_sql_file "$T_REPO/tests/fixtures/pgcdc_role.sql" >/dev/null
 }
 
 # Restart the test's PostgreSQL (fast or immediate); same socket and port.
@@ -209,7 +213,7 @@ _t_cfg_str() { # escape for a libconfig string
 # $T_CFG_EXTRA (top-level settings, e.g. snapshot = {...};) is appended.
 t_config() {
 	local file=$1 slot=$2 tables=$3 out=$4 state=${5:-$T_DIR/state}
-	local conninfo=${6:-"host=$PGHOST port=$PGPORT dbname=postgres user=postgres"}
+	local conninfo=${6:-"host=$PGHOST port=$PGPORT dbname=postgres user=$T_PGCDC_USER"}
 	local list='' t arr i sinks='' defs='' name
 	# T_SINKS=N: jsonl sinks "out" (dir OUT), "out2" (dir OUT2), ... feed the slot.
 	for ((i = 1; i <= ${T_SINKS:-1}; i++)); do

@@ -77,3 +77,20 @@ UNION ALL (SELECT 'rebuilt', * FROM (TABLE rebuilt EXCEPT ALL TABLE $1) x LIMIT 
 SQL
 	)"
 }
+
+# The event trigger pgcdc_ddl (ALTER SCHEMA ... RENAME), created by the
+# superuser from README's SQL, as an operator does for a non-superuser pgcdc.
+t_pgcdc_ddl_trigger() {
+	sed -n '/^-- pgcdc_ddl begin/,/^-- pgcdc_ddl end/p' "$T_REPO/README.md" >"$T_DIR/pgcdc_ddl.sql"
+	t_sql_file "$T_DIR/pgcdc_ddl.sql" >/dev/null
+}
+
+# t_python_zmq: sets PY to a python3 that has pyzmq, or fails the test.
+t_python_zmq() {
+	local p
+	PY=
+	for p in python3 /usr/bin/python3; do
+		if "$p" -c 'import zmq' 2>/dev/null; then PY=$p && break; fi
+	done
+	[ -n "$PY" ] || t_fail "no python3 with zmq (scripts/deps.sh installs python3-zmq)"
+}

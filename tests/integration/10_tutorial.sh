@@ -8,9 +8,9 @@
 . "$(dirname "$0")/../pgcdc.sh"
 t_setup
 t_sql_file tests/fixtures/tutorial.sql
-t_sql "ALTER ROLE postgres PASSWORD 'sekret-pw-123'"
+t_sql "ALTER ROLE $T_PGCDC_USER PASSWORD 'sekret-pw-123'"
 t_pgcdc_config tutorial "inventory.customers, public.shipments" \
-    "host=$PGHOST port=$PGPORT dbname=postgres user=postgres password=sekret-pw-123"
+    "host=$PGHOST port=$PGPORT dbname=postgres user=$T_PGCDC_USER password=sekret-pw-123"
 t_pgcdc_start
 t_wait_for 30 "t_slot_active tutorial"
 t_wait_for 30 '[ "$(scripts/events.py "$T_OUT" --lines)" -ge 10 ]'

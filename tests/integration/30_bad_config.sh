@@ -28,7 +28,7 @@ write_cfg() { # FILE SLOT2_NAME LOG_LINE
 state_dir = "$T_DIR/state-bad";
 run_dir = "$T_DIR/state-bad/run";
 $3
-source = { conninfo = "host=$PGHOST port=$PGPORT dbname=postgres user=postgres"; };
+source = { conninfo = "host=$PGHOST port=$PGPORT dbname=postgres user=$T_PGCDC_USER"; };
 slots = (
   { name = "dup"; tables = [ "public.t1" ]; sinks = [ "out" ]; },
   { name = "$2"; tables = [ "public.t1" ]; sinks = [ "out" ]; }

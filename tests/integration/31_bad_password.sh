@@ -12,7 +12,7 @@ RIGHT=Right-pw-5b1c9e
 WRONG=Wrong-pw-77d0a4
 
 t_sql "CREATE TABLE public.t (id int PRIMARY KEY, v text)"
-t_sql "SET password_encryption = 'scram-sha-256'; ALTER ROLE postgres PASSWORD '$RIGHT'"
+t_sql "SET password_encryption = 'scram-sha-256'; ALTER ROLE postgres PASSWORD '$RIGHT'; ALTER ROLE $T_PGCDC_USER PASSWORD '$RIGHT'"
 # From now on every connection over the socket needs the password.
 hba=$T_PGDIR/data/pg_hba.conf
 printf '%s\n' 'local all all scram-sha-256' 'local replication all scram-sha-256' >"$hba"

@@ -14,6 +14,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../pgcdc.sh"
 t_setup
+t_pgcdc_ddl_trigger	# pgcdc's role is no superuser (README: PostgreSQL role)
 
 t_sql "CREATE SCHEMA s;
 CREATE TABLE s.rdef (id int PRIMARY KEY, v text, big text);

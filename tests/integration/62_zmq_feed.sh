@@ -12,19 +12,19 @@
 # other hosts without keys, malformed client keys, and clients without keys.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../pgcdc.sh"
-PY=
-for p in python3 /usr/bin/python3; do
-	if "$p" -c 'import zmq' 2>/dev/null; then PY=$p && break; fi
-done
-[ -n "$PY" ] || t_fail "no python3 with zmq (scripts/deps.sh installs python3-zmq)"
+t_python_zmq
 t_setup
 t_sql_file tests/fixtures/tutorial.sql
 t_sql "CREATE TABLE public.probe (id serial PRIMARY KEY)"
 
-# Keys as zmq.curve_keypair() makes them: Z85 text, secret files 0600.
+# The server's keys from pgcdc keygen, the clients' as zmq.curve_keypair()
+# makes them: Z85 text, secret files 0600.
+"$(t_bin)/pgcdc" keygen "$T_DIR/server.key" >"$T_DIR/keygen.txt"
+t_assert_eq "600 600" "$(stat -c %a "$T_DIR/server.key" "$T_DIR/server.pub" | xargs)" "modes of the key files"
+grep -qF "$(cat "$T_DIR/server.pub")" "$T_DIR/keygen.txt" || t_fail "pgcdc keygen does not show the public key"
 "$PY" - "$T_DIR" <<'PY'
 import os, sys, zmq
-for name in ("server", "client", "intruder"):
+for name in ("client", "intruder"):
     pub, sec = zmq.curve_keypair()
     open(os.path.join(sys.argv[1], name + ".pub"), "wb").write(pub)
     fd = os.open(os.path.join(sys.argv[1], name + ".key"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -32,7 +32,7 @@ for name in ("server", "client", "intruder"):
     os.close(fd)
 PY
 PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-FEED=ipc://$T_DIR/feed.ipc
+FEED=ipc://$T_DIR/state/run/feed.ipc
 SECURE=tcp://127.0.0.1:$PORT
 T_CFG=$T_DIR/pgcdc.cfg
 T_OUT=$T_DIR/out
@@ -43,7 +43,7 @@ zf_config() {
 state_dir = "$T_DIR/state";
 run_dir = "$T_DIR/state/run";
 log = { level = "info"; file = "$T_DIR/pgcdc.log"; };
-source = { conninfo = "host=$PGHOST port=$PGPORT dbname=postgres user=postgres"; };
+source = { conninfo = "host=$PGHOST port=$PGPORT dbname=postgres user=$T_PGCDC_USER"; };
 status_interval_ms = 1000;
 shutdown_timeout = 10;
 allow_root = true;

@@ -206,7 +206,7 @@ test_good_config_every_field(void **state)
 	k = &c->sinks[2];
 	assert_string_equal(k->name, "feed-1");
 	assert_int_equal(k->type, CFG_SINK_ZMQ);
-	assert_string_equal(k->endpoint, "ipc:///tmp/pgcdc-test/feed");
+	assert_string_equal(k->endpoint, "ipc:///tmp/pgcdc-test/run/feed");
 	k = &c->sinks[3];
 	assert_int_equal(k->type, CFG_SINK_KAFKA);
 	assert_string_equal(k->brokers, "k1:9092,k2:9092");
@@ -635,6 +635,32 @@ test_security_settings(void **state)
 	assert_int_equal(count_lines(err), 3);
 }
 
+/* ipc:// endpoints are sockets directly in run_dir (0700), nowhere else. */
+static void
+test_ipc_in_run_dir(void **state)
+{
+	static const char *const bad[] = { "ipc:///tmp/feed", "ipc:///r/runx/feed",
+	    "ipc:///r/run/", "ipc:///r/run/../feed", "ipc:///r/run/sub/feed" };
+	char text[512];
+	struct cfg *c;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "state_dir = \"/r\"; run_dir = \"/r/run/\";\n"
+		    "source = { conninfo = \"dbname=x\"; };\n"
+		    "slots = ( { name = \"s\"; tables = [ \"public.t\" ]; sinks = [ \"f\" ]; } );\n"
+		    "sinks = ( { name = \"f\"; type = \"zmq\"; endpoint = \"%s\"; } );\n", bad[i]);
+		load_bad(text);
+		assert_error(4, "sinks[0].endpoint", "is an ipc:// socket outside run_dir");
+	}
+	write_cfg("state_dir = \"/r\"; run_dir = \"/r/run/\";\n"
+	    "source = { conninfo = \"dbname=x\"; };\n"
+	    "slots = ( { name = \"s\"; tables = [ \"public.t\" ]; sinks = [ \"f\" ]; } );\n"
+	    "sinks = ( { name = \"f\"; type = \"zmq\"; endpoint = \"ipc:///r/run/feed\"; } );\n");
+	c = load_good(path);
+	cfg_free(c);
+}
+
 int
 main(void)
 {
@@ -659,6 +685,7 @@ main(void)
 		cmocka_unit_test(test_limits_accepted),
 		cmocka_unit_test(test_secrets_not_echoed),
 		cmocka_unit_test(test_all_errors_and_truncation),
+		cmocka_unit_test(test_ipc_in_run_dir),
 	};
 
 	return cmocka_run_group_tests(tests, setup_dir, remove_dir);

@@ -1028,6 +1028,11 @@ test_bad_frame_ignored(void **state)
 	fr_hello(e, "other");
 	assert_int_equal(fr_send(e, SLOT), 0);
 	assert_null(sink_slot_find(&e->s, "other"));
+	/* A flood of garbage is logged SINK_REJECT_BURST lines, then about
+	 * one a second, not once a frame. */
+	for (int i = 0; i < SINK_REJECT_BURST + 100; i++)
+		assert_int_equal(sink_frame(&e->s, "", "\xff\x00", 2), 0);
+	assert_true(e->s.rejects_quiet >= 90);
 	assert_int_equal(send_txns(e, 1, 2, 1, 10), 0);
 	assert_int_equal(sink_flush(&e->s), 0);
 	expect_range(e, 1, 2, 1);
