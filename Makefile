@@ -88,7 +88,7 @@ unit: $(UNIT_BINS)
 integration: all
 	@scripts/run-tests.sh integration
 
-# FAULTS=N faults (default 32, a few minutes; SEED=S replays a campaign's
+# FAULTS=N faults (default 30, a few minutes; SEED=S replays a campaign's
 # fault sequence); the time limit grows with N.
 faults: all
 	@FAULTS=$(FAULTS) SEED=$(SEED) scripts/run-tests.sh faults

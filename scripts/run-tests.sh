@@ -130,9 +130,9 @@ run_scripts() {
 		name=$kind/$(basename "$t" .sh)
 		selected "$name" || continue
 		[ "$interrupted" = 0 ] || return
-		# A fault campaign's length grows with FAULTS (default 32).
+		# A fault campaign's length grows with FAULTS (default 30).
 		if [ "$kind" = faults ]; then
-			TIMEOUT=${TEST_TIMEOUT:-$((600 + 15 * ${FAULTS:-32}))} run_one "$name" bash "$t"
+			TIMEOUT=${TEST_TIMEOUT:-$((600 + 15 * ${FAULTS:-30}))} run_one "$name" bash "$t"
 		else
 			run_one "$name" bash "$t"
 		fi

@@ -9,7 +9,7 @@
 # are streamed while in progress (stream_in_progress) for odd seeds.  One slot feeds
 # three sinks: jsonl "out", jsonl "out2" on a small tmpfs, and "pg", a
 # postgres sink into a second cluster.  LMDB starts with a 64 KiB map (it
-# fills and grows during the run).  Meanwhile FAULTS faults (default 32) are
+# fills and grows during the run).  Meanwhile FAULTS faults (default 30) are
 # injected at random moments (SEED: bash's RANDOM seed, printed):
 #   SIGKILL of the worker, of a sink (each kind), of the supervisor (its
 #   children must exit by themselves; pgcdc is started again);
@@ -30,7 +30,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../pgcdc.sh"
 . "$(dirname "$0")/../pgtarget.sh"
-FAULTS=${FAULTS:-32}
+FAULTS=${FAULTS:-30}
 SEED=${SEED:-$((($(date +%s%N) / 1000) % 1000000))}
 # Odd seeds stream large transactions while they run (stream_in_progress:
 # the worker's spool meets the faults), even seeds let the server spill them.
