@@ -25,8 +25,8 @@ def table_dirs(root, table=None):
     return [n for n in names if table is None or n == table]
 
 
-def events(root, table=None):
-    out = []
+def iter_events(root, table=None):
+    """The events one by one, in file order (a table's segments in order)."""
     for t in table_dirs(root, table):
         d = os.path.join(root, t)
         for seg in sorted(f for f in os.listdir(d) if f.endswith(".jsonl")):
@@ -39,8 +39,11 @@ def events(root, table=None):
                     ev = json.loads(line.decode("utf-8"))
                 except (ValueError, UnicodeDecodeError) as e:
                     raise SystemExit("%s/%s:%d: invalid JSON: %s" % (t, seg, n, e))
-                out.append(ev)
-    return out
+                yield ev
+
+
+def events(root, table=None):
+    return list(iter_events(root, table))
 
 
 def lines(root, table=None):
@@ -54,22 +57,27 @@ def lines(root, table=None):
     return n
 
 
+def apply(rows, ev, key):
+    """Replay one event (c/u/d/r/t) into rows, a dict by key."""
+    op = ev["op"]
+    if op == "m":
+        return
+    if op == "t":
+        rows.clear()
+    elif op == "d":
+        rows.pop(ev["before"][key], None)
+    else:
+        if op == "u" and ev["before"] and ev["before"].get(key) is not None:
+            rows.pop(ev["before"][key], None)
+        row = dict(rows.get(ev["after"][key], {}))
+        row.update(ev["after"])
+        rows[ev["after"][key]] = row
+
+
 def state(evs, key):
     rows = {}
     for ev in evs:
-        op = ev["op"]
-        if op == "m":
-            continue
-        if op == "t":
-            rows.clear()
-        elif op == "d":
-            rows.pop(ev["before"][key], None)
-        else:
-            if op == "u" and ev["before"] and ev["before"].get(key) is not None:
-                rows.pop(ev["before"][key], None)
-            row = dict(rows.get(ev["after"][key], {}))
-            row.update(ev["after"])
-            rows[ev["after"][key]] = row
+        apply(rows, ev, key)
     return [rows[k] for k in sorted(rows)]
 
 
