@@ -56,6 +56,9 @@ reap() {
 			esac
 		done <"$reg"
 		if [ -n "$cluster" ]; then scripts/pgcluster.sh stop "$cluster" >/dev/null 2>&1; fi
+		# Filesystems a test mounted there (the fault campaign's tmpfs).
+		awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/mounts |
+			while read -r m; do umount -l "$m" 2>/dev/null || true; done
 		rm -rf "$dir"
 		echo "    (cleaned up what the test left behind: $dir)"
 	fi
