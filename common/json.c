@@ -2,25 +2,43 @@
  * json: Debezium envelopes rendered straight into the caller's buffer.
  * Invariant: the output is one valid JSON object in UTF-8 without raw
  * newlines, whatever the names and values (values: jsonval.c).  Nothing is
- * allocated except buffer growth.
+ * allocated except buffer growth.  The parts of "source" that stay the same
+ * through a transaction are rendered once and copied after (struct seg:
+ * the inputs are compared by value, so a hit is always the same text);
+ * like jsonval.c's scratch buffer this makes rendering not thread-safe.
  */
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/json.h"
 
 #define UNIX_PG_EPOCH_MS 946684800000LL	/* 2000-01-01 in Unix ms */
 
+/* Decimal digits, two at a time from the right (half the divisions). */
 static void
 put_u64(struct buf *b, uint64_t v)
 {
+	static const char pairs[] =
+	    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+	    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+	    "8081828384858687888990919293949596979899";
 	char d[20];
 	size_t i = sizeof(d);
 
-	do {
-		d[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
+	while (v >= 100) {
+		uint64_t q = v / 100;
+
+		i -= 2;
+		memcpy(d + i, pairs + 2 * (v - 100 * q), 2);
+		v = q;
+	}
+	if (v >= 10) {
+		i -= 2;
+		memcpy(d + i, pairs + 2 * v, 2);
+	} else {
+		d[--i] = (char)('0' + v);
+	}
 	buf_append(b, d + i, sizeof(d) - i);
 }
 
@@ -49,6 +67,37 @@ ncols(const struct rel *rel, const struct tuple *t)
 	return rel->ncols < t->ncols ? rel->ncols : t->ncols;
 }
 
+void
+json_rel_keys(struct rel *rel)
+{
+	struct buf k = { 0 };
+
+	for (uint16_t i = 0; i < rel->ncols; i++) {
+		struct rel_col *c = &rel->cols[i];
+
+		c->jkey = (uint32_t)k.len;
+		put_cstr(&k, c->name != NULL ? c->name : "");
+		buf_putc(&k, ':');
+		c->jkey_len = (uint32_t)k.len - c->jkey;
+	}
+	free(rel->jkeys);
+	rel->jkeys = (char *)k.data;
+}
+
+/* "name": of column i */
+static void
+put_col_key(struct buf *b, const struct rel *rel, size_t i)
+{
+	const struct rel_col *c = &rel->cols[i];
+
+	if (rel->jkeys != NULL) {
+		buf_append(b, rel->jkeys + c->jkey, c->jkey_len);
+		return;
+	}
+	put_cstr(b, c->name != NULL ? c->name : "");
+	buf_putc(b, ':');
+}
+
 /* {"col":value,...}; unchanged-TOAST columns are left out. */
 static void
 put_row(struct buf *b, const struct rel *rel, const struct tuple *t, bool keys_only)
@@ -70,8 +119,7 @@ put_row(struct buf *b, const struct rel *rel, const struct tuple *t, bool keys_o
 		if (!first)
 			buf_putc(b, ',');
 		first = false;
-		put_cstr(b, c->name != NULL ? c->name : "");
-		buf_putc(b, ':');
+		put_col_key(b, rel, i);
 		if (v->kind == 't' || v->kind == 'b')
 			json_value(b, c->typoid, v->data, v->len);
 		else
@@ -97,55 +145,129 @@ put_unchanged(struct buf *b, const struct rel *rel, const struct tuple *t)
 		buf_putc(b, ']');
 }
 
-/* A member after the first: ,"key":value */
+/* A member after the first: ,"key": (key a string literal) */
+#define PUT_KEY(b, key)	buf_append((b), ",\"" key "\":", sizeof(",\"" key "\":") - 1)
+
+/* A rendered piece of text and the inputs it was rendered from. */
+struct seg {
+	struct buf	 in;
+	struct buf	 out;
+};
+
+static struct seg seg_head, seg_rel, seg_tail;
+static struct buf seg_key;
+
 static void
-put_key(struct buf *b, const char *key)
+key_str(struct buf *k, const char *s)
 {
-	buf_puts(b, ",\"");
-	buf_puts(b, key);
-	buf_puts(b, "\":");
+	if (s == NULL)
+		buf_putc(k, 1);			/* NULL: never a string's first byte */
+	else
+		buf_append(k, s, strlen(s) + 1);
 }
 
 static void
-put_key_u64(struct buf *b, const char *key, uint64_t v)
+key_u64(struct buf *k, uint64_t v)
 {
-	put_key(b, key);
-	put_u64(b, v);
+	buf_append(k, &v, sizeof(v));
 }
 
-static void
-put_key_str(struct buf *b, const char *key, const char *s)
+/* Append the segment; true when its text must be rendered again first
+ * (into seg->out, which the caller then appends). */
+static bool
+seg_stale(struct seg *g, const struct buf *in)
 {
-	put_key(b, key);
-	put_cstr(b, s);
+	if (g->in.len == in->len && g->out.len > 0 && memcmp(g->in.data, in->data, in->len) == 0)
+		return false;
+	buf_reset(&g->in);
+	buf_append(&g->in, in->data, in->len);
+	buf_reset(&g->out);
+	return true;
+}
+
+/* ,"source":{..."sequence":"[\"<commit lsn>\",\"  (then the change's lsn) */
+static void
+put_head(struct buf *b, const struct json_src *src)
+{
+	struct buf *k = &seg_key, *o = &seg_head.out;
+	int64_t ms = src->commit_ts / 1000 - (src->commit_ts % 1000 < 0);
+
+	buf_reset(k);
+	key_str(k, src->name);
+	key_str(k, src->snapshot);
+	key_str(k, src->db);
+	key_u64(k, (uint64_t)src->commit_ts);
+	key_u64(k, src->commit_lsn);
+	if (seg_stale(&seg_head, k)) {
+		buf_puts(o, ",\"source\":{\"version\":\"" JSON_VERSION
+		    "\",\"connector\":\"postgresql\"");
+		PUT_KEY(o, "name");
+		put_cstr(o, src->name);
+		PUT_KEY(o, "ts_ms");
+		put_i64(o, ms + UNIX_PG_EPOCH_MS);
+		PUT_KEY(o, "snapshot");
+		put_cstr(o, src->snapshot);
+		PUT_KEY(o, "db");
+		put_cstr(o, src->db);
+		/* Debezium's sequence: a string holding ["commit lsn","lsn"] */
+		PUT_KEY(o, "sequence");
+		buf_puts(o, "\"[\\\"");
+		put_u64(o, src->commit_lsn);
+		buf_puts(o, "\\\",\\\"");
+	}
+	buf_append(b, o->data, o->len);
+}
+
+/* \"]","schema":...,"txId":<xid>,"lsn":  (then the change's lsn) */
+static void
+put_mid(struct buf *b, const struct rel *rel, const struct json_src *src)
+{
+	struct buf *k = &seg_key, *o = &seg_rel.out;
+
+	buf_reset(k);
+	key_str(k, rel != NULL ? rel->schema : NULL);
+	key_str(k, rel != NULL ? rel->table : NULL);
+	key_u64(k, src->xid);
+	if (seg_stale(&seg_rel, k)) {
+		buf_puts(o, "\\\"]\"");
+		PUT_KEY(o, "schema");
+		put_cstr(o, rel != NULL ? rel->schema : NULL);
+		PUT_KEY(o, "table");
+		put_cstr(o, rel != NULL ? rel->table : NULL);
+		PUT_KEY(o, "txId");
+		put_u64(o, src->xid);
+		PUT_KEY(o, "lsn");
+	}
+	buf_append(b, o->data, o->len);
+}
+
+/* ,"commit_lsn":<lsn>,"ordinal":  (then the ordinal, then the origin) */
+static void
+put_tail(struct buf *b, const struct json_src *src)
+{
+	struct buf *k = &seg_key, *o = &seg_tail.out;
+
+	buf_reset(k);
+	key_u64(k, src->commit_lsn);
+	if (seg_stale(&seg_tail, k)) {
+		PUT_KEY(o, "commit_lsn");
+		put_u64(o, src->commit_lsn);
+		PUT_KEY(o, "ordinal");
+	}
+	buf_append(b, o->data, o->len);
 }
 
 static void
 put_source(struct buf *b, const struct rel *rel, const struct json_src *src)
 {
-	int64_t ms = src->commit_ts / 1000 - (src->commit_ts % 1000 < 0);
-
-	buf_puts(b, ",\"source\":{\"version\":\"" JSON_VERSION
-	    "\",\"connector\":\"postgresql\"");
-	put_key_str(b, "name", src->name);
-	put_key(b, "ts_ms");
-	put_i64(b, ms + UNIX_PG_EPOCH_MS);
-	put_key_str(b, "snapshot", src->snapshot);
-	put_key_str(b, "db", src->db);
-	/* Debezium's sequence: a string holding ["commit lsn","lsn"] */
-	put_key(b, "sequence");
-	buf_puts(b, "\"[\\\"");
-	put_u64(b, src->commit_lsn);
-	buf_puts(b, "\\\",\\\"");
+	put_head(b, src);
 	put_u64(b, src->lsn);
-	buf_puts(b, "\\\"]\"");
-	put_key_str(b, "schema", rel != NULL ? rel->schema : NULL);
-	put_key_str(b, "table", rel != NULL ? rel->table : NULL);
-	put_key_u64(b, "txId", src->xid);
-	put_key_u64(b, "lsn", src->lsn);
-	put_key_u64(b, "commit_lsn", src->commit_lsn);
-	put_key_u64(b, "ordinal", src->ordinal);
-	put_key_str(b, "origin", src->origin);
+	put_mid(b, rel, src);
+	put_u64(b, src->lsn);
+	put_tail(b, src);
+	put_u64(b, src->ordinal);
+	PUT_KEY(b, "origin");
+	put_cstr(b, src->origin);
 	buf_puts(b, ",\"xmin\":null}");
 }
 
@@ -161,9 +283,9 @@ json_envelope(struct buf *b, char op, const struct rel *rel,
 	buf_puts(b, ",\"after\":");
 	put_row(b, rel, after, false);
 	put_source(b, rel, src != NULL ? src : &none);
-	put_key(b, "op");
+	PUT_KEY(b, "op");
 	json_str(b, &op, 1);
-	put_key(b, "ts_ms");
+	PUT_KEY(b, "ts_ms");
 	put_i64(b, now_ms);
 	put_unchanged(b, rel, after);
 	buf_putc(b, '}');

@@ -29,6 +29,9 @@ void json_str(struct buf *b, const void *s, size_t len);
  */
 void json_value(struct buf *b, uint32_t typoid, const uint8_t *text, size_t len);
 
+/* Render each column's "name": once, into rel->jkeys (rel_parse does). */
+void json_rel_keys(struct rel *rel);
+
 /* What goes into "source" besides the relation. */
 struct json_src {
 	const char	*name;		/* slot name */

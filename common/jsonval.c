@@ -15,8 +15,10 @@
 #include "common/types.h"
 
 enum {
-	OID_BOOL = 16, OID_BYTEA = 17, OID_INT8 = 20, OID_INT2 = 21,
+	OID_BOOL = 16, OID_BYTEA = 17, OID_CHAR = 18, OID_NAME = 19, OID_INT8 = 20, OID_INT2 = 21,
 	OID_INT4 = 23, OID_TEXT = 25, OID_OID = 26, OID_JSON = 114,
+	OID_BPCHAR = 1042, OID_VARCHAR = 1043, OID_DATE = 1082, OID_TIME = 1083,
+	OID_INTERVAL = 1186, OID_NUMERIC = 1700, OID_UUID = 2950,
 	OID_BOX = 603, OID_FLOAT4 = 700, OID_FLOAT8 = 701,
 	OID_TIMESTAMP = 1114, OID_TIMESTAMPTZ = 1184, OID_TIMETZ = 1266,
 	OID_JSONB = 3802,
@@ -127,6 +129,16 @@ put_escape(struct buf *b, uint8_t c)
 	}
 }
 
+/* Bytes a JSON string holds as they are: printable ASCII but " and \. */
+static const bool json_plain[256] = {
+	[0x20] = 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	[0x30] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	[0x40] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	[0x50] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+	[0x60] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	[0x70] = 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
 void
 json_str(struct buf *b, const void *s, size_t len)
 {
@@ -138,7 +150,7 @@ json_str(struct buf *b, const void *s, size_t len)
 	buf_reserve(b, len + 2);
 	buf_putc(b, '"');
 	while (p < end) {
-		if (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') {
+		if (json_plain[*p]) {
 			p++;
 			continue;
 		}
@@ -695,6 +707,9 @@ put_typed(struct buf *b, uint32_t typoid, const uint8_t *p, size_t n)
 		return put_timestamp(b, p, n, typoid == OID_TIMESTAMPTZ);
 	case OID_TIMETZ:
 		return put_timetz(b, p, n);
+	case OID_CHAR: case OID_NAME: case OID_TEXT: case OID_BPCHAR: case OID_VARCHAR:
+	case OID_DATE: case OID_TIME: case OID_INTERVAL: case OID_NUMERIC: case OID_UUID:
+		return -1;	/* common scalars shown as text: no array lookup */
 	default:
 		break;
 	}

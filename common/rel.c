@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/json.h"
 #include "common/rel.h"
 
 /* Smallest encoding of one Relation column: flags, "", typoid, typmod. */
@@ -75,6 +76,7 @@ rel_parse(struct rd *r)
 			return NULL;
 		}
 	}
+	json_rel_keys(rel);
 	return rel;
 }
 
@@ -86,6 +88,7 @@ rel_free(struct rel *rel)
 	for (uint16_t i = 0; i < rel->ncols; i++)
 		free(rel->cols[i].name);
 	free(rel->cols);
+	free(rel->jkeys);
 	free(rel->schema);
 	free(rel->table);
 	free(rel);

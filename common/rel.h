@@ -19,6 +19,7 @@ struct rel_col {
 	uint32_t	 typoid;
 	int32_t		 typmod;
 	uint8_t		 flags;
+	uint32_t	 jkey, jkey_len;	/* its "name": in rel->jkeys */
 };
 
 struct rel {
@@ -28,6 +29,7 @@ struct rel {
 	char		 replident;	/* 'd' default, 'n' nothing, 'f' full, 'i' index */
 	uint16_t	 ncols;
 	struct rel_col	*cols;
+	char		*jkeys;		/* the columns' JSON keys (json_rel_keys), or NULL */
 };
 
 /* Parse the body of a pgoutput Relation message (after the 'R' byte).
