@@ -128,9 +128,11 @@ b_drain() {
 	for c in $B_CONS; do
 		t0=$(b_now)
 		case $c in
-		recv)
-			"$PGC_BIN/pg_recvlogical" -d postgres -S recv --start -o proto_version=1 \
-				-o publication_names=bench_pub -f /dev/null --endpos="$end" --no-loop ;;
+		recv)	# its own CPU too (`times`: the subshell's children), the
+			# reference for pgcdc's CPU per change
+			("$PGC_BIN/pg_recvlogical" -d postgres -S recv --start -o proto_version=1 \
+				-o publication_names=bench_pub -f /dev/null --endpos="$end" --no-loop
+			times >"$T_DIR/recv.time") ;;
 		jsonl | pg)
 			T_CFG=$T_DIR/$c.cfg T_OUT=$T_DIR/$c.out
 			t_pgcdc_start
@@ -143,6 +145,9 @@ b_drain() {
 		esac
 		t1=$(b_now)
 		b_put "$c.changes_per_s" "$(b_rate "$n" "$t0" "$t1")"
+		[ "$c" != recv ] || b_put recv.cpu_us_per_change \
+			"$(tail -n 1 "$T_DIR/recv.time" | tr 'ms' '  ' |
+			awk -v n="$n" '{printf "%.2f", ($1 * 60 + $2 + $3 * 60 + $4) * 1e6 / n}')"
 		if [ "$c" = jsonl ] || [ "$c" = pg ]; then
 			b_procs "$c" "$n"
 			t_pgcdc_stop
