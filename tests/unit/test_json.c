@@ -217,13 +217,13 @@ test_str_random_codepoints(void **state)
 /* ---- json_envelope ---- */
 
 static struct rel_col cols[] = {
-	{ (char *)"id", 23, -1, REL_COL_KEY },
-	{ (char *)"first_name", 25, -1, 0 },
-	{ (char *)"doc", 3802, -1, 0 },
-	{ (char *)"bio", 25, -1, 0 },
+	{ (char *)"id", 23, -1, REL_COL_KEY, 0, 0 },
+	{ (char *)"first_name", 25, -1, 0, 0, 0 },
+	{ (char *)"doc", 3802, -1, 0, 0, 0 },
+	{ (char *)"bio", 25, -1, 0, 0, 0 },
 };
 static struct rel customers = {
-	16384, (char *)"inventory", (char *)"customers", 'd', 4, cols,
+	16384, (char *)"inventory", (char *)"customers", 'd', 4, cols, NULL,
 };
 static const struct json_src src = {
 	.name = "inventory", .db = "postgres",
@@ -351,8 +351,8 @@ test_envelope_column_counts(void **state)
 static void
 test_envelope_source_fields(void **state)
 {
-	struct rel_col odd[] = { { (char *)"we\"ird\n", 16, -1, REL_COL_KEY } };
-	struct rel r = { 1, (char *)"s\\", (char *)"t\xff", 'f', 1, odd };
+	struct rel_col odd[] = { { (char *)"we\"ird\n", 16, -1, REL_COL_KEY, 0, 0 } };
+	struct rel r = { 1, (char *)"s\\", (char *)"t\xff", 'f', 1, odd, NULL };
 	struct json_src s = {
 		.name = NULL, .db = "d\"b", .commit_ts = -1, .xid = UINT32_MAX,
 		.lsn = UINT64_MAX, .commit_lsn = 0, .ordinal = 18446744073709551615ULL,
@@ -380,6 +380,42 @@ test_envelope_source_fields(void **state)
 	tuple_del(t);
 }
 
+/* The parts rendered once (column keys per relation, the transaction's
+ * part of source) give the same text as rendering all of it, also when
+ * the inputs change at the same addresses. */
+static void
+test_envelope_cached_parts(void **state)
+{
+	struct tuple_col v[] = { COL('t', "7"), COL('t', "x"), COL('n', ""), COL('t', "b") };
+	struct tuple *t = tuple_new(4, v);
+	struct rel keyed = customers;
+	struct json_src a = src, b = src;
+	char name[16] = "inventory", first[4096], again[4096];
+
+	(void)state;
+	a.name = name;
+	b.xid = src.xid + 1;
+	b.commit_lsn = src.commit_lsn + 100;
+	buf_reset(&out);
+	json_envelope(&out, 'c', &customers, NULL, 0, t, &a, 1);
+	snprintf(first, sizeof(first), "%.*s", (int)out.len, (const char *)out.data);
+	json_rel_keys(&keyed);
+	assert_non_null(keyed.jkeys);
+	buf_reset(&out);
+	json_envelope(&out, 'c', &keyed, NULL, 0, t, &b, 1);	/* another transaction */
+	assert_non_null(strstr((const char *)out.data, "\"txId\":743,"));
+	buf_reset(&out);
+	json_envelope(&out, 'c', &keyed, NULL, 0, t, &a, 1);	/* back to the first */
+	snprintf(again, sizeof(again), "%.*s", (int)out.len, (const char *)out.data);
+	assert_string_equal(first, again);
+	memcpy(name, "other", 6);				/* same address, new text */
+	buf_reset(&out);
+	json_envelope(&out, 'c', &keyed, NULL, 0, t, &a, 1);
+	assert_non_null(strstr((const char *)out.data, "\"name\":\"other\""));
+	free(keyed.jkeys);
+	tuple_del(t);
+}
+
 /* Random tuples (kinds, values, widths) through the envelope: always valid. */
 static void
 test_envelope_random(void **state)
@@ -392,7 +428,7 @@ test_envelope_random(void **state)
 	static const char kinds[] = "ntbuX";
 	struct tuple_col c[8];
 	struct rel_col rc[8];
-	struct rel r = { 1, (char *)"s", (char *)"t", 'd', 0, rc };
+	struct rel r = { 1, (char *)"s", (char *)"t", 'd', 0, rc, NULL };
 
 	(void)state;
 	for (int iter = 0; iter < 2000; iter++) {
@@ -403,7 +439,7 @@ test_envelope_random(void **state)
 			const char *v = vals[rng(NELEM(vals))];
 
 			rc[i] = (struct rel_col){ (char *)"c", oids[rng(NELEM(oids))], -1,
-			    (uint8_t)rng(2) };
+			    (uint8_t)rng(2), 0, 0 };
 			c[i] = (struct tuple_col){ kinds[rng(5)], (uint32_t)strlen(v),
 			    (const uint8_t *)v };
 		}
@@ -438,6 +474,7 @@ main(void)
 		cmocka_unit_test(test_envelope_unchanged_toast),
 		cmocka_unit_test(test_envelope_column_counts),
 		cmocka_unit_test(test_envelope_source_fields),
+		cmocka_unit_test(test_envelope_cached_parts),
 		cmocka_unit_test(test_envelope_random),
 	};
 
