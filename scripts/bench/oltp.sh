@@ -49,7 +49,7 @@ live() {
 	bench "$label" --rate "$rate"
 	end=$(b_end_lsn)
 	n=$((txns + $(t_sql "SELECT count(*) FROM hist")))
-	t_wait_for 600 "b_confirmed jsonl $end"
+	b_wait_confirmed jsonl "$end"
 	touch "$T_DIR/stop"
 	wait "$reader"
 	read -r seen p50 p99 max <"$T_DIR/lat.txt"
