@@ -131,6 +131,39 @@ b_perf() {
 	done
 }
 
+# b_ws_start / b_ws_stop CONSUMER: the walsender serving the drain, sampled
+# from /proc/<pid>/schedstat every 50 ms in the background (bash builtins
+# only, so the sampler costs the run nothing): the share of the drain it
+# ran, waited for a CPU, and slept (waiting for WAL or for its consumer to
+# read).  A walsender that never sleeps was not held back by its consumer.
+b_ws_start() {
+	rm -f "$T_DIR/ws.stat"
+	(
+		pid=''
+		mkfifo "$T_DIR/ws.tick" 2>/dev/null || true
+		exec {fd}<>"$T_DIR/ws.tick"
+		while :; do
+			[ -n "$pid" ] || pid=$(t_sql "SELECT pid FROM pg_stat_replication LIMIT 1" 2>/dev/null) || true
+			if [ -n "$pid" ] && read -r stat 2>/dev/null <"/proc/$pid/schedstat"; then
+				echo "$stat" >"$T_DIR/ws.stat"
+			fi
+			read -r -t 0.05 -u "$fd" _ || true
+		done
+	) &
+	B_WS=$!
+	t_track "$B_WS"
+}
+
+b_ws_stop() {
+	local on wait _
+	kill "$B_WS" 2>/dev/null || true
+	wait "$B_WS" 2>/dev/null || true
+	[ -s "$T_DIR/ws.stat" ] || return 0
+	read -r on wait _ <"$T_DIR/ws.stat"
+	b_put "$1.walsender_run_pct" "$(python3 -c "print('%.0f' % ($on / 1e7 / $2))")"
+	b_put "$1.walsender_wait_pct" "$(python3 -c "print('%.0f' % ($wait / 1e7 / $2))")"
+}
+
 # b_drain CHANGES END_LSN: every consumer in $B_CONS drains the backlog up to
 # END_LSN, one after the other; records changes/s (start of the consumer to
 # its slot confirming END_LSN), and for pgcdc CPU and RSS.
@@ -138,6 +171,7 @@ b_drain() {
 	local n=$1 end=$2 c t0 t1
 	b_put changes "$n"
 	for c in $B_CONS; do
+		b_ws_start
 		t0=$(b_now)
 		case $c in
 		recv)	# its own CPU too (`times`: the subshell's children), the
@@ -156,6 +190,7 @@ b_drain() {
 			b_wait_confirmed native "$end" ;;
 		esac
 		t1=$(b_now)
+		b_ws_stop "$c" "$(python3 -c "print($t1 - $t0)")"
 		b_put "$c.changes_per_s" "$(b_rate "$n" "$t0" "$t1")"
 		[ "$c" != recv ] || b_put recv.cpu_us_per_change \
 			"$(tail -n 1 "$T_DIR/recv.time" | tr 'ms' '  ' |

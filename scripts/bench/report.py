@@ -42,6 +42,13 @@ def summary(vals):
     return "%s [%s - %s]" % (fmt(med), fmt(min(vals)), fmt(max(vals)))
 
 
+def pct(vals):
+    med = statistics.median(vals)
+    if min(vals) == max(vals):
+        return "%.0f" % med
+    return "%.0f [%.0f - %.0f]" % (med, min(vals), max(vals))
+
+
 def rows(res):
     out = []
 
@@ -67,6 +74,12 @@ def rows(res):
         add("%s: postgres sink / native" % label, ratio(g("pg.changes_per_s"), g("native.changes_per_s")),
             ">= 1.0")
         add("%s: CPU us/change of pg_recvlogical itself (reference)" % label, g("recv.cpu_us_per_change"))
+        for c, name in (("recv", "pg_recvlogical"), ("jsonl", "pgcdc -> jsonl"), ("pg", "pgcdc -> postgres"),
+                        ("native", "native")):
+            if g(c + ".walsender_run_pct"):
+                out.append(("%s: walsender %% of the drain running / waiting for a CPU (%s)" % (label, name),
+                            "%s / %s" % (pct(g(c + ".walsender_run_pct")),
+                                         pct(g(c + ".walsender_wait_pct"))), ""))
         for s in ("jsonl", "pg"):
             add("%s: CPU us/change worker+sink (%s)" % (label, s), g(s + ".cpu_us_per_change"), "<= 2")
         if wl == "oltp":
