@@ -101,6 +101,8 @@ def rows(res):
             add("snapshot: pgcdc -> %s rows/s" % name, g(s + ".rows_per_s"))
             add("snapshot: %s / COPY" % name, ratio(g(s + ".rows_per_s"), g("copy.rows_per_s")), ">= 0.8")
             add("snapshot: CPU us/row worker+sink (%s)" % name, g(s + ".cpu_us_per_change"), "<= 2")
+        add("snapshot: native initial table sync rows/s", g("native.rows_per_s"))
+        add("snapshot: postgres / native initial sync", ratio(g("pg.rows_per_s"), g("native.rows_per_s")))
     # Peak RSS (VmHWM), the max over the runs: worker / sink / supervisor.
     for wl in ("bulk", "oltp", "snapshot", "bigtxn"):
         for who in ("jsonl", "pg", "fixed", "half"):
