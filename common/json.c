@@ -15,16 +15,16 @@
 
 #define UNIX_PG_EPOCH_MS 946684800000LL	/* 2000-01-01 in Unix ms */
 
-/* Decimal digits, two at a time from the right (half the divisions). */
-static void
-put_u64(struct buf *b, uint64_t v)
+/* Decimal digits of v, two at a time from the right (half the divisions),
+ * ending at d[20]; returns where they start. */
+static size_t
+u64_digits(char d[20], uint64_t v)
 {
 	static const char pairs[] =
 	    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
 	    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
 	    "8081828384858687888990919293949596979899";
-	char d[20];
-	size_t i = sizeof(d);
+	size_t i = 20;
 
 	while (v >= 100) {
 		uint64_t q = v / 100;
@@ -39,6 +39,15 @@ put_u64(struct buf *b, uint64_t v)
 	} else {
 		d[--i] = (char)('0' + v);
 	}
+	return i;
+}
+
+static void
+put_u64(struct buf *b, uint64_t v)
+{
+	char d[20];
+	size_t i = u64_digits(d, v);
+
 	buf_append(b, d + i, sizeof(d) - i);
 }
 
@@ -154,7 +163,7 @@ struct seg {
 	struct buf	 out;
 };
 
-static struct seg seg_head, seg_rel, seg_tail;
+static struct seg seg_head, seg_rel, seg_tail, seg_end;
 static struct buf seg_key;
 
 static void
@@ -257,18 +266,41 @@ put_tail(struct buf *b, const struct json_src *src)
 	buf_append(b, o->data, o->len);
 }
 
+/* ,"origin":...,"op":"<op>","ts_ms":  (then the time of rendering) */
 static void
-put_source(struct buf *b, const struct rel *rel, const struct json_src *src)
+put_end(struct buf *b, const struct json_src *src, char op)
 {
+	struct buf *k = &seg_key, *o = &seg_end.out;
+
+	buf_reset(k);
+	key_str(k, src->origin);
+	buf_putc(k, op);
+	if (seg_stale(&seg_end, k)) {
+		PUT_KEY(o, "origin");
+		put_cstr(o, src->origin);
+		buf_puts(o, ",\"xmin\":null}");
+		PUT_KEY(o, "op");
+		json_str(o, &op, 1);
+		PUT_KEY(o, "ts_ms");
+	}
+	buf_append(b, o->data, o->len);
+}
+
+/* "source" and the envelope's other members up to ts_ms's value; the
+ * change's lsn appears twice, its digits are made once. */
+static void
+put_source(struct buf *b, const struct rel *rel, const struct json_src *src, char op)
+{
+	char lsn[20];
+	size_t at = u64_digits(lsn, src->lsn);
+
 	put_head(b, src);
-	put_u64(b, src->lsn);
+	buf_append(b, lsn + at, sizeof(lsn) - at);
 	put_mid(b, rel, src);
-	put_u64(b, src->lsn);
+	buf_append(b, lsn + at, sizeof(lsn) - at);
 	put_tail(b, src);
 	put_u64(b, src->ordinal);
-	PUT_KEY(b, "origin");
-	put_cstr(b, src->origin);
-	buf_puts(b, ",\"xmin\":null}");
+	put_end(b, src, op);
 }
 
 void
@@ -282,10 +314,7 @@ json_envelope(struct buf *b, char op, const struct rel *rel,
 	put_row(b, rel, before, before_kind == 'K');
 	buf_puts(b, ",\"after\":");
 	put_row(b, rel, after, false);
-	put_source(b, rel, src != NULL ? src : &none);
-	PUT_KEY(b, "op");
-	json_str(b, &op, 1);
-	PUT_KEY(b, "ts_ms");
+	put_source(b, rel, src != NULL ? src : &none, op);
 	put_i64(b, now_ms);
 	put_unchanged(b, rel, after);
 	buf_putc(b, '}');
