@@ -378,6 +378,18 @@ write_failed(struct sink *s)
 	return -1;
 }
 
+/* The input paused: lines are written at once, fsync'd at the flush. */
+static int
+jsonl_idle(struct sink *s)
+{
+	struct jsonl *j = s->impl;
+
+	for (struct jfile *f = j->files; f; f = f->next)
+		if (file_write_pending(j, f) < 0)
+			return write_failed(s);
+	return 0;
+}
+
 static int
 jsonl_unavailable(struct sink *s, char *why, size_t len)
 {
@@ -594,6 +606,7 @@ const struct sink_ops sink_jsonl_ops = {
 	.commit = jsonl_commit,
 	.rollback = jsonl_rollback,
 	.flush = jsonl_flush,
+	.idle = jsonl_idle,
 	.close = jsonl_close,
 	.unavailable = jsonl_unavailable,
 };

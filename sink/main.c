@@ -3,7 +3,10 @@
  * applies frames from every worker that connects, and group-commits: while
  * frames keep arriving it flushes (fsync + LMDB) at most every
  * SINK_FLUSH_MS, and as soon as the stream pauses; then it acks each slot's
- * new durable position.  SIGTERM: flush, ack, exit 0.
+ * new durable position.  Between flushes, a pause in the input hands what
+ * was applied to the target at once (sink_ops.idle: jsonl writes its lines,
+ * so they are readable without waiting for the window's fsync).
+ * SIGTERM: flush, ack, exit 0.
  */
 #include <errno.h>
 #include <poll.h>
@@ -128,7 +131,8 @@ loop(struct sink *s, void *sock)
 		}
 		while (n++ < SINK_BATCH_FRAMES && (got = recv_frame(s, sock, &id, &frame)) > 0)
 			;
-		if (got < 0)
+		/* The input paused: what was applied goes to the target now. */
+		if (got < 0 || (got == 0 && s->dirty && s->ops->idle != NULL && s->ops->idle(s) < 0))
 			break;
 		/* Flush when the window is over or the stream paused (poll timed out). */
 		if (s->dirty && (polled == 0 || util_now_ms() - flushed >= SINK_FLUSH_MS)) {

@@ -80,6 +80,9 @@ struct sink_ops {
 	/* Make everything committed durable; stage kind records into batch.
 	 * The core adds slot positions and commits the batch afterwards. */
 	int  (*flush)(struct sink *s, struct ckpt_batch *batch);
+	/* Optional: the input paused; hand what was applied to the target now
+	 * (readable there), while durability waits for the next flush. */
+	int  (*idle)(struct sink *s);
 	void (*close)(struct sink *s);
 	/* Optional, for targets that keep positions themselves, atomically with
 	 * the data (a crash can leave them ahead of LMDB): what the target holds
