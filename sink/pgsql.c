@@ -242,7 +242,7 @@ run(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t, char kind, const ch
 		return -1;
 	for (size_t i = 0; i < p->nparams; i++)
 		p->params[i] = p->offs[i] == SIZE_MAX ? NULL : (const char *)p->vals.data + p->offs[i];
-	return pgpipe_prepared(pc, name, (int)p->nparams, p->params, t, what);
+	return pghold_prepared(pc, name, (int)p->nparams, p->params, t, what);
 }
 
 /* Mask bit off + i for each 'u' column of tup; returns how many. */
@@ -361,13 +361,13 @@ pgsql_flush(struct pg_sink *p, struct pg_conn *pc)
 			rc = -1;
 		batch_params(p, b, 0, b->rows);
 		if (rc == 0)
-			rc = pgpipe_prepared(pc, name, (int)p->nparams, p->params, t, "upsert of rows into");
+			rc = pghold_prepared(pc, name, (int)p->nparams, p->params, t, "upsert of rows into");
 	} else if ((name = var_get(p, pc, t, 'I')) == NULL) {
 		rc = -1;
 	} else {
 		for (size_t r = 0; r < b->rows && rc == 0; r++) {
 			batch_params(p, b, r, 1);
-			rc = pgpipe_prepared(pc, name, (int)p->nparams, p->params, t, "upsert into");
+			rc = pghold_prepared(pc, name, (int)p->nparams, p->params, t, "upsert into");
 		}
 	}
 	b->tab = NULL;
@@ -466,7 +466,7 @@ pgsql_apply(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t, const struc
 		buf_reset(&p->sql);
 		buf_printf(&p->sql, "TRUNCATE %s", t->qname);
 		buf_putc(&p->sql, '\0');
-		return pgpipe_sql(pc, (const char *)p->sql.data, t, "truncate of");
+		return pghold_sql(pc, (const char *)p->sql.data, t, "truncate of");
 	}
 	if (check_width(t, c->old) < 0 || check_width(t, c->new) < 0)
 		return -1;
