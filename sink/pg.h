@@ -40,6 +40,7 @@ struct pg_col {
  * left out because they are unchanged TOAST ('u'). */
 struct pg_var {
 	char		 kind;
+	uint16_t	 rows;		/* 'B': rows it upserts */
 	uint8_t		*mask;
 	char		 name[24];
 };
@@ -70,8 +71,9 @@ struct pg_pend {
 };
 
 /* Consecutive upserts (inserts, updates of whole rows) into one keyed
- * table, sent as one multi-row upsert; a row whose key is in the batch
- * already, or any other statement, sends the batch first. */
+ * table, sent as multi-row upserts (of PG_BATCH rows, fewer ones as powers
+ * of two); a row whose key is in the batch already, or any other statement,
+ * sends the batch first. */
 struct pg_batch {
 	struct pg_tab	*tab;		/* NULL: empty */
 	size_t		 rows;
