@@ -181,7 +181,8 @@ void pgpipe_ident(struct buf *b, const char *name);
 int pghold_prepared(struct pg_conn *pc, const char *name, int n, const char *const *vals,
     const struct pg_tab *t, const char *what);
 int pghold_sql(struct pg_conn *pc, const char *sql, const struct pg_tab *t, const char *what);
-/* The held transaction is past PG_HOLD statements or PG_HOLD_BYTES. */
+/* The held transaction is past PG_HOLD statements or PG_HOLD_BYTES (of
+ * values, or of their offsets). */
 int pghold_full(const struct pg_conn *pc);
 /* Send what is held (in order) and stop holding; or drop it; or free. */
 int pghold_release(struct pg_conn *pc);

@@ -85,7 +85,10 @@ pghold_sql(struct pg_conn *pc, const char *sql, const struct pg_tab *t, const ch
 int
 pghold_full(const struct pg_conn *pc)
 {
-	return pc->hold.on && (pc->hold.n >= PG_HOLD || pc->hold.vals.len >= PG_HOLD_BYTES);
+	const struct pg_hold *h = &pc->hold;
+
+	return h->on && (h->n >= PG_HOLD || h->vals.len >= PG_HOLD_BYTES ||
+	    h->noffs * sizeof(*h->offs) >= PG_HOLD_BYTES);	/* NULLs take no vals */
 }
 
 /* Send one held statement (its values point into h->vals). */
