@@ -398,7 +398,7 @@ load_globals(struct cfg_ld *ld, const config_setting_t *root)
 
 	c->status_interval_ms = (int)get_long(ld, root, "status_interval_ms", 10000, 100, 600000);
 	c->rescan_interval = (int)get_long(ld, root, "rescan_interval", 0, 0, 86400);
-	c->max_unacked_bytes = get_long(ld, root, "max_unacked_bytes", 64 * MIB, 1, LONG_MAX);
+	c->max_unacked_bytes = get_long(ld, root, "max_unacked_bytes", 16 * MIB, 1, LONG_MAX);
 	c->shutdown_timeout = (int)get_long(ld, root, "shutdown_timeout", 30, 1, 86400);
 	c->lmdb_map_size = get_long(ld, root, "lmdb_map_size", 64 * MIB, 64 * 1024, LONG_MAX);
 	c->metrics = get_str(ld, root, "metrics", STR_EMPTY_OK, NULL);

@@ -54,7 +54,7 @@ struct cfg {
 	long		 chunk_rows;	/* snapshot.chunk_rows, default 50000 */
 	int		 status_interval_ms;	/* standby status every, default 10000 */
 	int		 rescan_interval;	/* s between looks for new tables (patterns); 0 off */
-	long		 max_unacked_bytes;	/* per sink, default 64 MiB */
+	long		 max_unacked_bytes;	/* per sink, default 16 MiB */
 	int		 shutdown_timeout;	/* seconds, default 30 */
 	long		 lmdb_map_size;	/* bytes, default 64 MiB */
 	char		*metrics;	/* "HOST:PORT" of the Prometheus endpoint, or NULL */

@@ -1,13 +1,16 @@
 /*
- * pg: the postgres sink.  Each source transaction applies in one target
- * transaction of its slot's connection, together with the slot's row in
- * pgcdc.positions (end_lsn, and snapshot chunk ids per table), committed
- * with synchronous_commit off; flush then waits for every result and makes
- * all of it durable with one synchronous commit on the control connection
- * (WAL is flushed in order), before the core commits LMDB and acks.  So the
- * target never holds half a transaction, and what it holds is at least what
- * LMDB says: held() reads the positions at open, after an exclusive advisory
- * lock has waited out every backend of a previous run of this sink.
+ * pg: the postgres sink.  Consecutive source transactions of a slot apply
+ * in one target transaction of its connection (a group), committed with
+ * synchronous_commit off together with the slot's row in pgcdc.positions
+ * (end_lsn of the group's last transaction, snapshot chunk ids per table)
+ * at each flush or after PG_GROUP.  A source transaction only joins a group
+ * whole: begun on top of one, it is held (pghold.c) until its COMMIT.
+ * Flush then waits for every result and makes all of it durable with one
+ * synchronous commit on the control connection (WAL is flushed in order),
+ * before the core commits LMDB and acks.  So the target never holds half a
+ * transaction, and what it holds is at least what LMDB says: held() reads
+ * the positions at open, after an exclusive advisory lock has waited out
+ * every backend of a previous run of this sink.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -262,29 +265,6 @@ tab_get(struct pg_conn *pc, uint32_t relid)
 	return pc->tabs[i];
 }
 
-static int
-pg_change(struct sink *s, struct sink_slot *sl, const struct sink_change *c)
-{
-	struct pg_conn *pc;
-	struct pg_tab *t;
-
-	if (c->op == 'm')	/* a logical decoding message: no table to apply it to */
-		return 0;
-	if ((pc = conn_get(s, sl)) == NULL)
-		return -1;
-	pc->lsn = sl->final_lsn;
-	if (!pc->in_txn) {
-		if (pgpipe_sql(pc, "BEGIN", NULL, "BEGIN") < 0)
-			return -1;
-		pc->in_txn = 1;
-	}
-	t = tab_get(pc, c->rel->relid);
-	if ((t->gen != s->rel_gen || t->stale) && (pgsql_flush(s->impl, pc) < 0 ||
-	    pgddl_sync(s->impl, pc, t, c->rel, s->rel_gen) < 0))
-		return -1;
-	return pgsql_apply(s->impl, pc, t, c);
-}
-
 /* Queue the chunk ids of sl that moved since they were last written. */
 static int
 put_chunks(struct sink *s, struct sink_slot *sl, struct pg_conn *pc)
@@ -313,37 +293,103 @@ put_chunks(struct sink *s, struct sink_slot *sl, struct pg_conn *pc)
 	return 0;
 }
 
+/* Commit the complete source transactions of pc's group with sl's
+ * positions (sl->applied is the end of the last of them); a transaction
+ * held on top of them goes on, sent, in a target transaction of its own. */
+static int
+group_commit(struct sink *s, struct sink_slot *sl, struct pg_conn *pc)
+{
+	char l[LSN_BUFLEN];
+	const char *v[3] = { s->conf->name, sl->name, lsn_format(sl->applied, l) };
+	lsn_t lsn = pc->lsn;
+	int held = pc->hold.on;
+
+	if (pc->ntx == 0)
+		return 0;
+	pc->lsn = pc->group_lsn;	/* errors name the group's last transaction */
+	if ((!held && pgsql_flush(s->impl, pc) < 0) ||
+	    pgpipe_prepared(pc, "pgcdc_pos", 3, v, NULL, "position") < 0 ||
+	    put_chunks(s, sl, pc) < 0 || pgpipe_sql(pc, "COMMIT", NULL, "COMMIT") < 0)
+		return -1;
+	pc->lsn = lsn;
+	pc->in_txn = 0;
+	pc->ntx = 0;
+	pc->unsynced = 1;
+	if (!held)
+		return 0;
+	if (pgpipe_sql(pc, "BEGIN", NULL, "BEGIN") < 0)
+		return -1;
+	pc->in_txn = 1;
+	return pghold_release(pc);
+}
+
+static int
+pg_change(struct sink *s, struct sink_slot *sl, const struct sink_change *c)
+{
+	struct pg_conn *pc;
+	struct pg_tab *t;
+
+	if (c->op == 'm')	/* a logical decoding message: no table to apply it to */
+		return 0;
+	if ((pc = conn_get(s, sl)) == NULL)
+		return -1;
+	pc->lsn = sl->final_lsn;
+	if (!pc->cur) {		/* the transaction's first change */
+		pc->cur = 1;
+		if (pc->ntx > 0)
+			pc->hold.on = 1;
+		else if (!pc->in_txn && pgpipe_sql(pc, "BEGIN", NULL, "BEGIN") < 0)
+			return -1;
+		pc->in_txn = 1;
+	}
+	t = tab_get(pc, c->rel->relid);
+	if ((t->gen != s->rel_gen || t->stale) && ((pc->hold.on && group_commit(s, sl, pc) < 0) ||
+	    pgsql_flush(s->impl, pc) < 0 || pgddl_sync(s->impl, pc, t, c->rel, s->rel_gen) < 0))
+		return -1;
+	if (pgsql_apply(s->impl, pc, t, c) < 0)
+		return -1;
+	return pghold_full(pc) ? group_commit(s, sl, pc) : 0;
+}
+
+/* The source transaction joins the group; the group commits when full,
+ * else at the next flush. */
 static int
 pg_commit(struct sink *s, struct sink_slot *sl)
 {
 	struct pg_conn *pc = conn_find(s->impl, sl->name);
-	char l[LSN_BUFLEN];
-	const char *v[3] = { s->conf->name, sl->name, lsn_format(sl->applied, l) };
 
-	if (pc == NULL || !pc->in_txn)
+	if (pc == NULL || !pc->cur)
 		return 0;	/* nothing written: LMDB alone keeps the position */
 	if (pc->broken)
 		return -1;
-	if (pgsql_flush(s->impl, pc) < 0 ||
-	    pgpipe_prepared(pc, "pgcdc_pos", 3, v, NULL, "position") < 0 ||
-	    put_chunks(s, sl, pc) < 0 || pgpipe_sql(pc, "COMMIT", NULL, "COMMIT") < 0)
+	if (pgsql_flush(s->impl, pc) < 0 || (pc->hold.on && pghold_release(pc) < 0))
 		return -1;
-	pc->in_txn = 0;
-	pc->unsynced = 1;
+	pc->cur = 0;
+	pc->group_lsn = sl->final_lsn;
+	if (++pc->ntx >= PG_GROUP)
+		return group_commit(s, sl, pc);
 	return 0;
 }
 
+/* Only the current source transaction goes: held, it is dropped; sent, it
+ * is alone in its target transaction (nothing complete joins one that is
+ * being sent), which rolls back. */
 static void
 pg_rollback(struct sink *s, struct sink_slot *sl)
 {
 	struct pg_conn *pc = conn_find(s->impl, sl->name);
 
-	if (pc == NULL || !pc->in_txn)
+	if (pc == NULL || !pc->cur)
 		return;
-	pc->in_txn = 0;
+	pc->cur = 0;
 	pc->batch.tab = NULL;
 	pc->batch.rows = 0;
 	buf_reset(&pc->batch.vals);
+	if (pc->hold.on) {
+		pghold_drop(pc);
+		return;
+	}
+	pc->in_txn = 0;
 	if (!pc->broken && pgpipe_sql(pc, "ROLLBACK", NULL, "ROLLBACK") < 0)
 		pc->broken = 1;
 	for (size_t i = 0; i < pc->captabs; i++)	/* DDL may be undone */
@@ -360,9 +406,14 @@ pg_flush(struct sink *s, struct ckpt_batch *batch)
 	PGresult *r;
 
 	(void)batch;
-	for (size_t i = 0; i < p->nconns; i++)
-		if (p->conns[i]->broken || (p->conns[i]->npending > 0 && pgpipe_sync(p->conns[i]) < 0))
+	for (size_t i = 0; i < p->nconns; i++) {
+		struct pg_conn *pc = p->conns[i];
+		struct sink_slot *sl = sink_slot_find(s, pc->slot);
+
+		if (pc->broken || (sl != NULL && group_commit(s, sl, pc) < 0) ||
+		    (pc->npending > 0 && pgpipe_sync(pc) < 0))
 			return -1;
+	}
 	for (size_t i = 0; i < p->nconns; i++) {
 		if (pgpipe_wait(p->conns[i]) < 0)
 			return -1;
@@ -402,6 +453,7 @@ conn_free(struct pg_conn *pc)
 	free(pc->chunks);
 	buf_free(&pc->batch.vals);
 	free(pc->batch.offs);
+	pghold_free(pc);
 	PQfinish(pc->c);
 	free(pc);
 }

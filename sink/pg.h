@@ -1,6 +1,7 @@
 /*
  * pg: internals of the postgres sink, shared by pg.c (sink ops, positions,
- * group commit), pgpipe.c (pipelined statements and their results), pgddl.c
+ * group commit), pgpipe.c (pipelined statements and their results), pghold.c
+ * (a source transaction held until its COMMIT joins a group), pgddl.c
  * (target tables that follow the source relations) and pgsql.c (the
  * statements that apply a change).  One target connection per source slot,
  * so an open transaction of one slot never holds back another's commit.
@@ -21,6 +22,9 @@
 #define PG_PACE		128	/* ask for results every this many statements */
 #define PG_HIGH		1024	/* past this many in flight, wait for results */
 #define PG_BATCH	64	/* rows per multi-row upsert */
+#define PG_GROUP	1024	/* source transactions per target transaction, at most */
+#define PG_HOLD		256	/* a held transaction past this many statements */
+#define PG_HOLD_BYTES	(256 * 1024)	/* or bytes of values commits the group */
 
 /* A target column as the relation describes it, with its target type. */
 struct pg_col {
@@ -36,6 +40,7 @@ struct pg_col {
  * left out because they are unchanged TOAST ('u'). */
 struct pg_var {
 	char		 kind;
+	uint16_t	 rows;		/* 'B': rows it upserts */
 	uint8_t		*mask;
 	char		 name[24];
 };
@@ -66,14 +71,37 @@ struct pg_pend {
 };
 
 /* Consecutive upserts (inserts, updates of whole rows) into one keyed
- * table, sent as one multi-row upsert; a row whose key is in the batch
- * already, or any other statement, sends the batch first. */
+ * table, sent as multi-row upserts (of PG_BATCH rows, fewer ones as powers
+ * of two); a row whose key is in the batch already, or any other statement,
+ * sends the batch first. */
 struct pg_batch {
 	struct pg_tab	*tab;		/* NULL: empty */
 	size_t		 rows;
 	struct buf	 vals;		/* parameter bytes */
 	size_t		*offs;		/* rows * ncols offsets, SIZE_MAX null */
 	size_t		 cap;
+};
+
+/* A held statement: prepared (name) with n values, or SQL (name ""), its
+ * values at offs[off...] in the hold's vals. */
+struct pg_held {
+	const struct pg_tab *tab;
+	const char	*what;
+	lsn_t		 lsn;
+	char		 name[24];
+	int		 n;
+	size_t		 off;
+};
+
+struct pg_hold {
+	int		 on;		/* statements are held, not sent */
+	struct pg_held	*v;
+	size_t		 n, cap;
+	struct buf	 vals;
+	size_t		*offs;
+	size_t		 noffs, capoffs;
+	const char	**params;
+	size_t		 capparams;
 };
 
 /* One target connection in pipeline mode: a slot's. */
@@ -87,6 +115,11 @@ struct pg_conn {
 	size_t		 unflushed;	/* statements sent since a sync or flush request */
 	lsn_t		 lsn;		/* source transaction being applied */
 	int		 in_txn;	/* target transaction open */
+	int		 cur;		/* ... holding changes of the current source
+					 * transaction (sent, or held when ntx > 0) */
+	size_t		 ntx;		/* complete source transactions in it */
+	lsn_t		 group_lsn;	/* final_lsn of the last of them */
+	struct pg_hold	 hold;
 	int		 unsynced;	/* commits not yet known durable */
 	int		 broken;	/* a failed send: fail the next call */
 	struct pg_batch	 batch;
@@ -143,6 +176,18 @@ int pgpipe_exec(PGconn *c, const char *sql, ExecStatusType expect, const char *w
 const char *pgpipe_msg(PGconn *c, const PGresult *r);
 /* Append name quoted as an identifier. */
 void pgpipe_ident(struct buf *b, const char *name);
+
+/* pghold.c: send, or hold while pc->hold.on, a statement as pgpipe_*. */
+int pghold_prepared(struct pg_conn *pc, const char *name, int n, const char *const *vals,
+    const struct pg_tab *t, const char *what);
+int pghold_sql(struct pg_conn *pc, const char *sql, const struct pg_tab *t, const char *what);
+/* The held transaction is past PG_HOLD statements or PG_HOLD_BYTES (of
+ * values, or of their offsets). */
+int pghold_full(const struct pg_conn *pc);
+/* Send what is held (in order) and stop holding; or drop it; or free. */
+int pghold_release(struct pg_conn *pc);
+void pghold_drop(struct pg_conn *pc);
+void pghold_free(struct pg_conn *pc);
 
 /* pgddl.c: make t's target table match rel (create, add, drop, rename and
  * retype columns, the primary key) inside pc's open transaction. */

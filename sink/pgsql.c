@@ -140,15 +140,15 @@ one_row(const struct pg_tab *t, const uint8_t *mask, int *n, struct buf *b)
 	buf_puts(b, " LIMIT 1)");
 }
 
-void
-pgsql_build(const struct pg_tab *t, char kind, const uint8_t *mask, struct buf *b)
+static void
+build(const struct pg_tab *t, char kind, size_t rows, const uint8_t *mask, struct buf *b)
 {
 	const char *sep = "";
 	int n = 0;
 
 	buf_reset(b);
 	if (kind == 'I' || kind == 'B') {
-		build_insert(t, kind == 'B' ? pgsql_batch_rows(t) : 1, b);
+		build_insert(t, kind == 'B' ? rows : 1, b);
 	} else if (kind == 'D') {
 		buf_printf(b, "DELETE FROM %s", t->qname);
 		if (t->keyed) {
@@ -177,15 +177,22 @@ pgsql_build(const struct pg_tab *t, char kind, const uint8_t *mask, struct buf *
 	buf_putc(b, '\0');
 }
 
-/* The prepared statement of (kind, p->mask), prepared on first use. */
+void
+pgsql_build(const struct pg_tab *t, char kind, const uint8_t *mask, struct buf *b)
+{
+	build(t, kind, pgsql_batch_rows(t), mask, b);
+}
+
+/* The prepared statement of (kind, rows, p->mask), prepared on first use. */
 static const char *
-var_get(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t, char kind)
+var_get(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t, char kind, size_t rows)
 {
 	size_t mlen = ((size_t)t->ncols * 2 + 7) / 8;
 	struct pg_var *v;
 
 	for (size_t i = 0; i < t->nvars; i++)
-		if (t->vars[i].kind == kind && memcmp(t->vars[i].mask, p->mask, mlen) == 0)
+		if (t->vars[i].kind == kind && t->vars[i].rows == rows &&
+		    memcmp(t->vars[i].mask, p->mask, mlen) == 0)
 			return t->vars[i].name;
 	if ((v = realloc(t->vars, (t->nvars + 1) * sizeof(*v))) == NULL ||
 	    (v[t->nvars].mask = malloc(mlen ? mlen : 1)) == NULL)
@@ -193,9 +200,10 @@ var_get(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t, char kind)
 	t->vars = v;
 	v = &t->vars[t->nvars++];
 	v->kind = kind;
+	v->rows = (uint16_t)rows;
 	memcpy(v->mask, p->mask, mlen);
 	snprintf(v->name, sizeof(v->name), "pgcdc_%llu", (unsigned long long)++pc->seq);
-	pgsql_build(t, kind, p->mask, &p->sql);
+	build(t, kind, rows, p->mask, &p->sql);
 	if (pgpipe_prepare(pc, v->name, (const char *)p->sql.data, t) < 0)
 		return NULL;
 	return v->name;
@@ -236,13 +244,13 @@ param(struct pg_sink *p, const struct pg_tab *t, const struct tuple_col *col)
 static int
 run(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t, char kind, const char *what)
 {
-	const char *name = var_get(p, pc, t, kind);
+	const char *name = var_get(p, pc, t, kind, 0);
 
 	if (name == NULL)
 		return -1;
 	for (size_t i = 0; i < p->nparams; i++)
 		p->params[i] = p->offs[i] == SIZE_MAX ? NULL : (const char *)p->vals.data + p->offs[i];
-	return pgpipe_prepared(pc, name, (int)p->nparams, p->params, t, what);
+	return pghold_prepared(pc, name, (int)p->nparams, p->params, t, what);
 }
 
 /* Mask bit off + i for each 'u' column of tup; returns how many. */
@@ -345,30 +353,41 @@ batch_params(struct pg_sink *p, const struct pg_batch *b, size_t r, size_t rows)
 	p->nparams = n;
 }
 
+/* Rows of the next upsert with left rows to send: a full batch, else the
+ * largest power of two (at most log2(PG_BATCH) + 2 statements per table). */
+static size_t
+chunk_rows(const struct pg_tab *t, size_t left)
+{
+	size_t n = 1;
+
+	if (left >= pgsql_batch_rows(t))
+		return pgsql_batch_rows(t);
+	while (n * 2 <= left)
+		n *= 2;
+	return n;
+}
+
 int
 pgsql_flush(struct pg_sink *p, struct pg_conn *pc)
 {
 	struct pg_batch *b = &pc->batch;
 	struct pg_tab *t = b->tab;
 	const char *name;
+	size_t n;
 	int rc = 0;
 
 	if (t == NULL)
 		return 0;
 	memset(p->mask, 0, ((size_t)t->ncols * 2 + 7) / 8);
-	if (b->rows == pgsql_batch_rows(t) && b->rows > 1) {
-		if ((name = var_get(p, pc, t, 'B')) == NULL)
+	for (size_t r = 0; r < b->rows && rc == 0; r += n) {
+		n = chunk_rows(t, b->rows - r);
+		if ((name = var_get(p, pc, t, n > 1 ? 'B' : 'I', n > 1 ? n : 0)) == NULL) {
 			rc = -1;
-		batch_params(p, b, 0, b->rows);
-		if (rc == 0)
-			rc = pgpipe_prepared(pc, name, (int)p->nparams, p->params, t, "upsert of rows into");
-	} else if ((name = var_get(p, pc, t, 'I')) == NULL) {
-		rc = -1;
-	} else {
-		for (size_t r = 0; r < b->rows && rc == 0; r++) {
-			batch_params(p, b, r, 1);
-			rc = pgpipe_prepared(pc, name, (int)p->nparams, p->params, t, "upsert into");
+			break;
 		}
+		batch_params(p, b, r, n);
+		rc = pghold_prepared(pc, name, (int)p->nparams, p->params, t,
+		    n > 1 ? "upsert of rows into" : "upsert into");
 	}
 	b->tab = NULL;
 	b->rows = 0;
@@ -466,7 +485,7 @@ pgsql_apply(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t, const struc
 		buf_reset(&p->sql);
 		buf_printf(&p->sql, "TRUNCATE %s", t->qname);
 		buf_putc(&p->sql, '\0');
-		return pgpipe_sql(pc, (const char *)p->sql.data, t, "truncate of");
+		return pghold_sql(pc, (const char *)p->sql.data, t, "truncate of");
 	}
 	if (check_width(t, c->old) < 0 || check_width(t, c->new) < 0)
 		return -1;

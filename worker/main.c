@@ -481,7 +481,8 @@ turn(void)
 	if ((due = reading() ? fwd_flush_due(&W.fwd, util_now_ms()) : fwd_flush(&W.fwd, 0)) < 0 ||
 	    confirm(now, 0) < 0)
 		return PROC_EXIT_RETRY;
-	W.poll_ms = due < W_POLL_MS ? due : W_POLL_MS;
+	/* Not reading (held back by a sink): sleep until an ack wakes us. */
+	W.poll_ms = due < W_POLL_MS && reading() ? due : W_POLL_MS;
 	if (W.state == W_STREAMING)
 		heartbeat_tick(&W.hb, W.cfg, W.slot, now);
 	return -1;

@@ -235,7 +235,7 @@ test_defaults(void **state)
 	assert_int_equal(c->snapshot_mode, CFG_SNAP_INITIAL);
 	assert_int_equal(c->chunk_rows, 50000);
 	assert_int_equal(c->status_interval_ms, 10000);
-	assert_int_equal(c->max_unacked_bytes, 64 * MIB);
+	assert_int_equal(c->max_unacked_bytes, 16 * MIB);
 	assert_int_equal(c->shutdown_timeout, 30);
 	assert_int_equal(c->lmdb_map_size, 64 * MIB);
 	assert_int_equal(c->nslots, 1);
@@ -258,7 +258,7 @@ test_example_config(void **state)
 	assert_int_equal(c->nslots, 2);
 	assert_int_equal(c->nsinks, 4);
 	assert_int_equal(c->slots[1].shards, 4);
-	assert_int_equal(c->max_unacked_bytes, 64 * MIB);
+	assert_int_equal(c->max_unacked_bytes, 16 * MIB);
 	cfg_free(c);
 }
 
