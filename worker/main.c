@@ -477,10 +477,14 @@ turn(void)
 		return rc;
 	if (W.snap && snap_finished(W.snap))
 		snapshot_over(now);
-	/* Small frames wait a moment for company; a paused stream sends at once. */
+	/* Small frames wait a moment for company; a paused stream sends at once,
+	 * then sleeps until an ack (fwd_flush's 0 is not "due now": that was a
+	 * busy loop while a slow sink held the stream paused). */
 	if ((due = reading() ? fwd_flush_due(&W.fwd, util_now_ms()) : fwd_flush(&W.fwd, 0)) < 0 ||
 	    confirm(now, 0) < 0)
 		return PROC_EXIT_RETRY;
+	if (!reading())
+		due = W_POLL_MS;
 	W.poll_ms = due < W_POLL_MS ? due : W_POLL_MS;
 	if (W.state == W_STREAMING)
 		heartbeat_tick(&W.hb, W.cfg, W.slot, now);
