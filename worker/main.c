@@ -429,12 +429,14 @@ rescan_due(int64_t now)
 static int
 turn(void)
 {
-	zmq_pollitem_t items[2 * 64 + 2];
+	zmq_pollitem_t items[2 * 64 + 3];
 	size_t n = fwd_pollitems(&W.fwd, items);
 	int64_t now;
-	int rd = reading(), due, rc;
+	int rd = reading(), due, rc, sfd = W.snap ? snap_pollfd(W.snap) : -1;
 
 	items[n++] = (zmq_pollitem_t){ .fd = sig_fd(), .events = ZMQ_POLLIN };
+	if (sfd >= 0)	/* a snapshot chunk's rows arriving */
+		items[n++] = (zmq_pollitem_t){ .fd = sfd, .events = ZMQ_POLLIN };
 	if (rd && !W.linger)
 		items[n++] = (zmq_pollitem_t){ .fd = repl_socket(&W.repl), .events = ZMQ_POLLIN };
 	if (zmq_poll(items, (int)n, rd && W.replaying ? 0 : rd && W.linger ? W_LINGER_MS :
@@ -473,7 +475,10 @@ turn(void)
 	}
 	if (rd && read_stream() < 0)
 		return PROC_EXIT_RETRY;
-	if (rd && W.snap && (rc = snap_step(W.snap)) != 0)
+	/* Not only when reading: the next chunk is read while the sinks still
+	 * work on the last one. */
+	if (W.snap && W.state == W_STREAMING && fwd_all_ready(&W.fwd) &&
+	    (rc = snap_step(W.snap)) != 0)
 		return rc;
 	if (W.snap && snap_finished(W.snap))
 		snapshot_over(now);

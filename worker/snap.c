@@ -46,6 +46,14 @@ struct snap {
 	struct chunk		 c;		/* its rows, by key */
 	struct buf		 prev_lower;	/* the table's lower bound before the open chunk */
 	size_t			 sent_rows;
+	/* its query, while in flight (the loop goes on meanwhile) */
+	int			 reading;
+	int			 redo;		/* a stored plan: no new one to save */
+	int			 use_hi;	/* bounded by hi, not by chunk_rows */
+	int			 read_err;
+	struct buf		 hi;		/* the plan's upper bound */
+	struct buf		 pend;		/* keys the stream dropped meanwhile (u32 len, key) */
+	int			 pend_all;	/* a TRUNCATE meanwhile */
 	/* race detection */
 	struct race		 race;
 	int64_t			 retry_ms;	/* after a race: not before this */
@@ -188,6 +196,7 @@ snap_close(struct snap *s)
 		PQfinish(s->sql);
 	chunk_free(&s->c);
 	buf_free(&s->upper); buf_free(&s->scratch); buf_free(&s->prev_lower);
+	buf_free(&s->hi); buf_free(&s->pend);
 	race_free(&s->race);
 	ckpt_batch_free(&s->batch);
 	free(s);
@@ -226,44 +235,103 @@ encode_row(struct snap *s, const struct stable *t, PGresult *r, int row)
 	chunk_row_end(&s->c);
 }
 
-/* Read the chunk in one short REPEATABLE READ transaction; plan: a new
- * ctid chunk, whose range (into hi) is decided inside it. */
-static int
-read_chunk(struct snap *s, struct stable *t, struct buf *hi, int plan)
+static void
+encode_rows(struct snap *s, const struct stable *t, PGresult *r)
 {
-	PGresult *r = NULL, *snapr;
-	int rc = -1, nrows;
+	int nrows = PQntuples(r);
+
+	for (int i = 0; i < nrows; i++)
+		encode_row(s, t, r, i);
+}
+
+/* Start reading the chunk in one short REPEATABLE READ transaction; plan: a
+ * new ctid chunk, whose range (into s->hi) is decided inside it.  The rows
+ * are collected by read_more as they arrive, one result per row. */
+static int
+read_start(struct snap *s, struct stable *t, int plan)
+{
+	PGresult *snapr;
+	int rc;
 
 	chunk_reset(&s->c);
+	buf_reset(&s->pend);
+	s->pend_all = s->read_err = 0;
 	if (pgconn_exec(s->sql, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", PGRES_COMMAND_OK) < 0)
 		return -1;
 	if ((snapr = snaptab_sql(s->sql, "SELECT pg_current_snapshot()::text", 0, NULL, PGRES_TUPLES_OK)) == NULL)
-		goto out;
+		goto fail;
 	rc = race_snapshot(&s->race, PQgetvalue(snapr, 0, 0));
 	PQclear(snapr);
-	if (rc == 0 && plan)
-		rc = snaptab_plan_ctid(s->sql, t, hi, &s->last);
-	if (rc < 0 || (r = snaptab_query(s->sql, t, hi, s->cfg->chunk_rows, &s->scratch)) == NULL) {
-		rc = -1;
-		goto out;
+	if (rc < 0 || (plan && snaptab_plan_ctid(s->sql, t, &s->hi, &s->last) < 0) ||
+	    snaptab_send_query(s->sql, t, s->use_hi ? &s->hi : NULL, s->cfg->chunk_rows,
+	    &s->scratch) < 0)
+		goto fail;
+	if (!PQsetSingleRowMode(s->sql))
+		log_warn("snapshot of %s: single-row mode refused; reading the chunk whole", t->name);
+	s->reading = 1;
+	return 0;
+fail:
+	pgconn_exec(s->sql, "ROLLBACK", PGRES_COMMAND_OK);
+	return -1;
+}
+
+/* Take what has arrived of the chunk's rows without blocking: 1 once the
+ * query is over (s->read_err says how), 0 if more is to come, -1. */
+static int
+read_more(struct snap *s, const struct stable *t)
+{
+	PGresult *r;
+	const char *e;
+
+	if (!PQconsumeInput(s->sql)) {
+		e = PQerrorMessage(s->sql);
+		log_error("snapshot of %s: %.*s", t->name, (int)strcspn(e, "\n"), e);
+		return -1;
 	}
-	nrows = PQntuples(r);
-	for (int i = 0; i < nrows; i++)
-		encode_row(s, t, r, i);
-	buf_reset(&s->upper);
-	if (hi != NULL) {
-		buf_append(&s->upper, hi->data, hi->len);
-	} else {
-		s->last = nrows < s->cfg->chunk_rows;
-		if (!s->last)
-			chunk_last_key(&s->c, &s->upper);
+	while (!PQisBusy(s->sql)) {
+		if ((r = PQgetResult(s->sql)) == NULL)
+			return 1;
+		if (PQresultStatus(r) == PGRES_SINGLE_TUPLE || PQresultStatus(r) == PGRES_TUPLES_OK) {
+			encode_rows(s, t, r);
+		} else {
+			e = PQresultErrorMessage(r);
+			log_error("snapshot of %s: %.*s", t->name, (int)strcspn(e, "\n"), e);
+			s->read_err = 1;
+		}
+		PQclear(r);
 	}
-	rc = 0;
-out:
-	PQclear(r);
-	if (pgconn_exec(s->sql, rc == 0 ? "COMMIT" : "ROLLBACK", PGRES_COMMAND_OK) < 0)
-		rc = -1;
-	return rc;
+	return 0;
+}
+
+/* Give up a read in flight (the stream restarts): wait out the query. */
+static void
+read_abort(struct snap *s)
+{
+	PGresult *r;
+
+	if (!s->reading)
+		return;
+	s->reading = 0;
+	while ((r = PQgetResult(s->sql)) != NULL)
+		PQclear(r);
+	pgconn_exec(s->sql, "ROLLBACK", PGRES_COMMAND_OK);
+}
+
+/* Drop the keys the stream changed while the rows were still arriving. */
+static void
+drop_pending(struct snap *s)
+{
+	struct rd rd;
+	const uint8_t *key;
+	uint32_t n;
+
+	if (s->pend_all)
+		chunk_drop_all(&s->c);
+	rd_init(&rd, s->pend.data, s->pend.len);
+	while (rd_u32(&rd, &n) == 0 && rd_bytes(&rd, n, &key) == 0)
+		chunk_drop(&s->c, key, n);
+	buf_reset(&s->pend);
+	s->pend_all = 0;
 }
 
 static int
@@ -345,29 +413,63 @@ next_table(struct snap *s)
 	return NULL;
 }
 
+/* The chunk's rows are all in: end its transaction, record its range,
+ * emit the high watermark. */
+static int
+read_end(struct snap *s, struct stable *t)
+{
+	int ok = !s->read_err;
+
+	s->reading = 0;
+	if (pgconn_exec(s->sql, ok ? "COMMIT" : "ROLLBACK", PGRES_COMMAND_OK) < 0 || !ok)
+		return -1;
+	buf_reset(&s->upper);
+	if (s->use_hi) {
+		buf_append(&s->upper, s->hi.data, s->hi.len);
+	} else {
+		s->last = s->c.n < (size_t)s->cfg->chunk_rows;
+		if (!s->last)
+			chunk_last_key(&s->c, &s->upper);
+	}
+	drop_pending(s);
+	if ((!s->redo && save_plan(s, t) < 0) || emit(s, 'H') < 0)
+		return -1;
+	if (t->by_ctid)
+		snaptab_adapt(t, s->cfg->chunk_rows, s->c.n);
+	return 0;
+}
+
 int
 snap_step(struct snap *s)
 {
-	struct buf hi = { 0 };
 	struct stable *t;
-	int redo, rc = 1;
+	int rc;
 
+	if (s->reading) {
+		t = &s->t[s->cur];
+		if ((rc = read_more(s, t)) == 0)
+			return 0;
+		return rc < 0 || read_end(s, t) < 0 ? 1 : 0;
+	}
 	if (s->state != CH_NONE || util_now_ms() < s->retry_ms || (t = next_table(s)) == NULL)
 		return 0;
 	s->chunk = t->sent + 1;
 	s->attempt++;
-	if ((redo = stored_plan(s, t, s->chunk, &hi)) < 0 ||
-	    snaptab_refresh(s->sql, s->cfg->chunk_rows, t) < 0 || emit(s, 'L') < 0 ||
-	    read_chunk(s, t, redo || t->by_ctid ? &hi : NULL, !redo && t->by_ctid) < 0 ||
-	    (!redo && save_plan(s, t) < 0) || emit(s, 'H') < 0)
-		goto out;
-	if (t->by_ctid)
-		snaptab_adapt(t, s->cfg->chunk_rows, s->c.n);
+	buf_reset(&s->hi);
+	if ((s->redo = stored_plan(s, t, s->chunk, &s->hi)) < 0 ||
+	    snaptab_refresh(s->sql, s->cfg->chunk_rows, t) < 0 || emit(s, 'L') < 0)
+		return 1;
+	s->use_hi = s->redo || t->by_ctid;
+	if (read_start(s, t, !s->redo && t->by_ctid) < 0)
+		return 1;
 	s->state = CH_WAIT_LOW;
-	rc = 0;
-out:
-	buf_free(&hi);
-	return rc;
+	return 0;
+}
+
+int
+snap_pollfd(const struct snap *s)
+{
+	return s->reading ? PQsocket(s->sql) : -1;
 }
 
 /* ---- stream hooks ---- */
@@ -408,7 +510,12 @@ drop_tuple_key(struct snap *s, const struct stable *t, const struct tuple *tup,
 		else
 			return;		/* no key value here (nothing to match) */
 	}
-	chunk_drop(&s->c, s->scratch.data, s->scratch.len);
+	if (s->reading) {	/* its row may not have arrived yet */
+		buf_put_u32(&s->pend, (uint32_t)s->scratch.len);
+		buf_append(&s->pend, s->scratch.data, s->scratch.len);
+	} else {
+		chunk_drop(&s->c, s->scratch.data, s->scratch.len);
+	}
 }
 
 /* Does relid belong to a table whose snapshot is not finished? */
@@ -436,7 +543,9 @@ snap_change(struct snap *s, const struct pgo_msg *m, const struct pgo_decoder *d
 		for (uint32_t i = 0; i < m->truncate.nrels; i++)
 			if (pgo_truncate_relid(m, i) == t->relid) {
 				s->txn_touched = 1;
-				if (s->state == CH_OPEN)
+				if (s->state == CH_OPEN && s->reading)
+					s->pend_all = 1;
+				else if (s->state == CH_OPEN)
 					chunk_drop_all(&s->c);
 			}
 		return;
@@ -474,6 +583,7 @@ snap_stream_restart(struct snap *s)
 {
 	struct stable *t = open_table(s);
 
+	read_abort(s);
 	if (t != NULL && s->state == CH_SENT && s->in_hw_txn) {
 		t->sent = s->chunk - 1;
 		t->sent_last = 0;
