@@ -228,8 +228,8 @@ key_params(struct buf *scratch, const struct buf *k, int nkeys, const char **out
 }
 
 int
-snaptab_send_query(PGconn *c, const struct stable *t, const struct buf *hi, long chunk_rows,
-    struct buf *scratch)
+snaptab_send_query(PGconn *c, const struct stable *t, const struct buf *lower,
+    const struct buf *hi, long chunk_rows, struct buf *scratch)
 {
 	const char *params[64];
 	struct buf sql = { 0 };
@@ -238,8 +238,8 @@ snaptab_send_query(PGconn *c, const struct stable *t, const struct buf *hi, long
 
 	buf_reset(scratch);
 	buf_printf(&sql, "SELECT %s FROM %s", t->select, t->qname);
-	if (t->lower.len > 0) {
-		if (key_params(scratch, &t->lower, nk, params, np) < 0)
+	if (lower->len > 0) {
+		if (key_params(scratch, lower, nk, params, np) < 0)
 			goto bad;
 		np += nk;
 		buf_printf(&sql, " WHERE (%s) %s (%s)", t->keycols, t->by_ctid ? ">=" : ">",
@@ -284,12 +284,13 @@ ctid_block(const struct buf *k)
 }
 
 int
-snaptab_plan_ctid(PGconn *c, const struct stable *t, struct buf *hi, int *last)
+snaptab_plan_ctid(PGconn *c, const struct stable *t, const struct buf *lower, struct buf *hi,
+    int *last)
 {
 	const char *p[1] = { t->qname };
 	PGresult *r = snaptab_sql(c, "SELECT pg_relation_size($1::regclass) / "
 	    "current_setting('block_size')::bigint", 1, p, PGRES_TUPLES_OK);
-	long long from = ctid_block(&t->lower), nblocks;
+	long long from = ctid_block(lower), nblocks;
 	char bound[64];
 
 	if (r == NULL)
