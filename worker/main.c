@@ -398,6 +398,14 @@ reading(void)
 	    fwd_unacked_max(&W.fwd) <= (uint64_t)W.cfg->max_unacked_bytes;
 }
 
+/* Snapshot work goes on while the stream is paused for the sinks: the next
+ * chunk is read while they still work on the last one. */
+static int
+snapping(void)
+{
+	return W.snap && W.state == W_STREAMING && fwd_all_ready(&W.fwd);
+}
+
 /* Every table is snapshotted and acked: the snapshot's SQL connection goes,
  * and initial_only drains and stops from the next turn on. */
 static void
@@ -432,7 +440,7 @@ turn(void)
 	zmq_pollitem_t items[2 * 64 + 3];
 	size_t n = fwd_pollitems(&W.fwd, items);
 	int64_t now;
-	int rd = reading(), due, rc, sfd = W.snap ? snap_pollfd(W.snap) : -1;
+	int rd = reading(), due, rc, sfd = snapping() ? snap_pollfd(W.snap) : -1;
 
 	items[n++] = (zmq_pollitem_t){ .fd = sig_fd(), .events = ZMQ_POLLIN };
 	if (sfd >= 0)	/* a snapshot chunk's rows arriving */
@@ -475,10 +483,7 @@ turn(void)
 	}
 	if (rd && read_stream() < 0)
 		return PROC_EXIT_RETRY;
-	/* Not only when reading: the next chunk is read while the sinks still
-	 * work on the last one. */
-	if (W.snap && W.state == W_STREAMING && fwd_all_ready(&W.fwd) &&
-	    (rc = snap_step(W.snap)) != 0)
+	if (snapping() && (rc = snap_step(W.snap)) != 0)
 		return rc;
 	if (W.snap && snap_finished(W.snap))
 		snapshot_over(now);

@@ -322,7 +322,10 @@ snap_step(struct snap *s)
 		w = cw->reading ? cw : nw;
 		if ((rc = snapread_more(w, s->sql, s->t[w->ti].name)) == 0)
 			return 0;
-		return rc < 0 || read_end(s, w) < 0 ? 1 : 0;
+		if (rc < 0 || read_end(s, w) < 0)
+			return 1;
+		/* Then at once the read ahead: PostgreSQL reads it while the
+		 * stream brings this chunk's high watermark and sinks take it. */
 	}
 	if (util_now_ms() < s->retry_ms)
 		return 0;

@@ -22,45 +22,47 @@ put_be32(uint8_t *p, uint32_t v)
 	return p + 4;
 }
 
-/* Row `row` of r as a pgoutput Insert, and its key. */
+/* Row `row` of r as a pgoutput Insert, and its key.  libpq gives a NULL
+ * length 0, so only an empty value needs PQgetisnull. */
 static void
 encode_row(struct snapwin *w, const PGresult *r, int row)
 {
 	struct buf *rows = chunk_row_start(&w->c);
 	struct buf *keys = &w->c.keys;
 	int ncols = PQnfields(r);
-	size_t need = 8;
 	uint8_t *p;
 
-	for (int c = 0; c < ncols; c++)
-		need += 5 + (size_t)PQgetlength(r, row, c);
-	buf_reserve(rows, need);
+	buf_reserve(rows, 8);
 	p = rows->data + rows->len;
 	*p++ = 'I';
 	p = put_be32(p, w->relid);
 	*p++ = 'N';
 	*p++ = (uint8_t)(ncols >> 8);
 	*p++ = (uint8_t)ncols;
+	rows->len += 8;
 	for (int c = 0; c < ncols; c++) {
 		uint32_t len = (uint32_t)PQgetlength(r, row, c);
 
-		if (PQgetisnull(r, row, c)) {
-			*p++ = 'n';
+		buf_reserve(rows, 5 + (size_t)len);
+		p = rows->data + rows->len;
+		if (len == 0 && PQgetisnull(r, row, c)) {
+			*p = 'n';
+			rows->len++;
 			continue;
 		}
 		*p++ = 't';
 		p = put_be32(p, len);
 		memcpy(p, PQgetvalue(r, row, c), len);
-		p += len;
+		rows->len += 5 + (size_t)len;
 	}
-	rows->len = (size_t)(p - rows->data);
 	for (int k = 0; k < w->nkeys; k++) {
 		int c = w->keypos[k];
+		uint32_t len = (uint32_t)PQgetlength(r, row, c);
 
-		if (PQgetisnull(r, row, c))
+		if (len == 0 && PQgetisnull(r, row, c))
 			chunk_key_null(keys);
 		else
-			chunk_key_put(keys, PQgetvalue(r, row, c), (uint32_t)PQgetlength(r, row, c));
+			chunk_key_put(keys, PQgetvalue(r, row, c), len);
 	}
 	chunk_row_end(&w->c);
 }
