@@ -133,6 +133,8 @@ resume(struct snap *s, struct stable *t)
 	return 0;
 }
 
+static void put_status(struct snap *s, const struct stable *t);
+
 struct snap *
 snap_open(const struct cfg *cfg, const struct cfg_slot *slot, struct ckpt *ck, int *rc)
 {
@@ -168,7 +170,13 @@ snap_open(const struct cfg *cfg, const struct cfg_slot *slot, struct ckpt *ck, i
 		}
 		log_info("snapshot of %s: %s", t->name, t->last_done ? "done" :
 		    t->done ? "resuming" : "pending");
+		/* A worker killed after the sinks took the last chunk, before it
+		 * recorded so, left the status "running". */
+		if (t->last_done)
+			put_status(s, t);
 	}
+	if (s->batch.count > 0 && ckpt_commit(s->ck, &s->batch) < 0)
+		goto fail;
 	*rc = 0;
 	return s;
 fail:
