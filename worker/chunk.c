@@ -1,7 +1,9 @@
 /*
  * chunk: a snapshot chunk's rows with a key index (see chunk.h).  The index
- * is rebuilt when it passes half full; dropped rows stay in the buffer with
- * alive = 0 until the next reset.
+ * is built by the chunk's first drop (most chunks never see one: a row then
+ * costs no hash and no random write), kept up from then on, and rebuilt when
+ * it passes half full; dropped rows stay in the buffer with alive = 0 until
+ * the next reset.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -38,8 +40,7 @@ chunk_reset(struct chunk *c)
 	buf_reset(&c->rows);
 	buf_reset(&c->keys);
 	c->n = 0;
-	if (c->ht)
-		memset(c->ht, 0, c->htcap * sizeof(*c->ht));
+	c->indexed = 0;
 }
 
 void
@@ -62,19 +63,28 @@ index_insert(struct chunk *c, size_t i)
 	c->ht[h] = (uint32_t)i + 1;
 }
 
+/* (Re)build the index over the rows, growing it to under half full. */
 static void
-index_grow(struct chunk *c)
+index_build(struct chunk *c)
 {
-	size_t cap = c->htcap ? 2 * c->htcap : 4096;
+	size_t cap = c->htcap ? c->htcap : 4096;
 
 	while (cap < 2 * c->n + 2)
 		cap *= 2;
-	free(c->ht);
-	if ((c->ht = calloc(cap, sizeof(*c->ht))) == NULL)
-		fatal(1, "%s: out of memory", __func__);
-	c->htcap = cap;
-	for (size_t i = 0; i < c->n; i++)
+	if (cap != c->htcap) {
+		free(c->ht);
+		if ((c->ht = calloc(cap, sizeof(*c->ht))) == NULL)
+			fatal(1, "%s: out of memory", __func__);
+		c->htcap = cap;
+	} else {
+		memset(c->ht, 0, cap * sizeof(*c->ht));
+	}
+	for (size_t i = 0; i < c->n; i++) {
+		if (!c->indexed)
+			c->v[i].hash = fnv(c->keys.data + c->v[i].koff, c->v[i].klen);
 		index_insert(c, i);
+	}
+	c->indexed = 1;
 }
 
 struct buf *
@@ -97,10 +107,12 @@ chunk_row_end(struct chunk *c)
 
 	r->len = (uint32_t)(c->rows.len - r->off);
 	r->klen = (uint32_t)(c->keys.len - r->koff);
-	r->hash = fnv(c->keys.data + r->koff, r->klen);
 	c->n++;
+	if (!c->indexed)
+		return;
+	r->hash = fnv(c->keys.data + r->koff, r->klen);
 	if (2 * c->n > c->htcap)
-		index_grow(c);
+		index_build(c);
 	else
 		index_insert(c, c->n - 1);
 }
@@ -110,8 +122,10 @@ chunk_drop(struct chunk *c, const uint8_t *key, size_t len)
 {
 	uint64_t hash = fnv(key, len);
 
-	if (c->htcap == 0)
+	if (c->n == 0)
 		return;
+	if (!c->indexed)
+		index_build(c);
 	for (size_t h = hash & (c->htcap - 1); c->ht[h]; h = (h + 1) & (c->htcap - 1)) {
 		struct chunk_row *r = &c->v[c->ht[h] - 1];
 

@@ -22,6 +22,7 @@ struct chunk {
 	size_t		 n, cap;
 	uint32_t	*ht;		/* open addressing: row index + 1, 0 = empty */
 	size_t		 htcap;
+	int		 indexed;	/* ht (and the rows' hashes) are valid */
 };
 
 void chunk_reset(struct chunk *c);
@@ -34,7 +35,8 @@ void chunk_key_null(struct buf *key);
  * c->keys, then call chunk_row_end. */
 struct buf *chunk_row_start(struct chunk *c);
 void chunk_row_end(struct chunk *c);
-/* Forget the row with this encoded key, if the chunk has it. */
+/* Forget the row with this encoded key, if the chunk has it (the first
+ * drop of a chunk indexes its rows). */
 void chunk_drop(struct chunk *c, const uint8_t *key, size_t len);
 void chunk_drop_all(struct chunk *c);
 /* Row i's message, or NULL if it was dropped. */

@@ -398,6 +398,14 @@ reading(void)
 	    fwd_unacked_max(&W.fwd) <= (uint64_t)W.cfg->max_unacked_bytes;
 }
 
+/* Snapshot work goes on while the stream is paused for the sinks: the next
+ * chunk is read while they still work on the last one. */
+static int
+snapping(void)
+{
+	return W.snap && W.state == W_STREAMING && fwd_all_ready(&W.fwd);
+}
+
 /* Every table is snapshotted and acked: the snapshot's SQL connection goes,
  * and initial_only drains and stops from the next turn on. */
 static void
@@ -429,12 +437,14 @@ rescan_due(int64_t now)
 static int
 turn(void)
 {
-	zmq_pollitem_t items[2 * 64 + 2];
+	zmq_pollitem_t items[2 * 64 + 3];
 	size_t n = fwd_pollitems(&W.fwd, items);
 	int64_t now;
-	int rd = reading(), due, rc;
+	int rd = reading(), due, rc, sfd = snapping() ? snap_pollfd(W.snap) : -1;
 
 	items[n++] = (zmq_pollitem_t){ .fd = sig_fd(), .events = ZMQ_POLLIN };
+	if (sfd >= 0)	/* a snapshot chunk's rows arriving */
+		items[n++] = (zmq_pollitem_t){ .fd = sfd, .events = ZMQ_POLLIN };
 	if (rd && !W.linger)
 		items[n++] = (zmq_pollitem_t){ .fd = repl_socket(&W.repl), .events = ZMQ_POLLIN };
 	if (zmq_poll(items, (int)n, rd && W.replaying ? 0 : rd && W.linger ? W_LINGER_MS :
@@ -473,16 +483,19 @@ turn(void)
 	}
 	if (rd && read_stream() < 0)
 		return PROC_EXIT_RETRY;
-	if (rd && W.snap && (rc = snap_step(W.snap)) != 0)
+	if (snapping() && (rc = snap_step(W.snap)) != 0)
 		return rc;
 	if (W.snap && snap_finished(W.snap))
 		snapshot_over(now);
-	/* Small frames wait a moment for company; a paused stream sends at once. */
+	/* Small frames wait a moment for company; a paused stream sends at once,
+	 * then sleeps until an ack (fwd_flush's 0 is not "due now": that was a
+	 * busy loop while a slow sink held the stream paused). */
 	if ((due = reading() ? fwd_flush_due(&W.fwd, util_now_ms()) : fwd_flush(&W.fwd, 0)) < 0 ||
 	    confirm(now, 0) < 0)
 		return PROC_EXIT_RETRY;
-	/* Not reading (held back by a sink): sleep until an ack wakes us. */
-	W.poll_ms = due < W_POLL_MS && reading() ? due : W_POLL_MS;
+	if (!reading())
+		due = W_POLL_MS;
+	W.poll_ms = due < W_POLL_MS ? due : W_POLL_MS;
 	if (W.state == W_STREAMING)
 		heartbeat_tick(&W.hb, W.cfg, W.slot, now);
 	return -1;

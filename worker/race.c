@@ -11,7 +11,7 @@
 #include "worker/race.h"
 
 int
-race_snapshot(struct race *r, const char *txt)
+race_snapshot(struct race_snap *r, const char *txt)
 {
 	unsigned long long xmin, xmax;
 	const char *p;
@@ -51,24 +51,24 @@ race_note(struct race *r, uint32_t xid)
 }
 
 uint32_t
-race_check(const struct race *r)
+race_check(const struct race *r, const struct race_snap *rs)
 {
 	for (size_t i = 0; i < r->at_low; i++) {
 		uint32_t x = r->ring[i];
 
-		if ((int32_t)(x - r->xmax) >= 0)
+		if ((int32_t)(x - rs->xmax) >= 0)
 			return x;
-		if ((int32_t)(x - r->xmin) < 0)
+		if ((int32_t)(x - rs->xmin) < 0)
 			continue;
-		for (size_t j = 0; j < r->nxip; j++)
-			if (r->xip[j] == x)
+		for (size_t j = 0; j < rs->nxip; j++)
+			if (rs->xip[j] == x)
 				return x;
 	}
 	return 0;
 }
 
 void
-race_free(struct race *r)
+race_snap_free(struct race_snap *r)
 {
 	free(r->xip);
 	r->xip = NULL;

@@ -13,23 +13,27 @@
 
 #define RACE_RING 4096
 
-struct race {
-	uint32_t	 xmin, xmax;	/* the chunk's snapshot, 32-bit xids */
+/* A chunk's snapshot, 32-bit xids (each chunk read has its own). */
+struct race_snap {
+	uint32_t	 xmin, xmax;
 	uint32_t	*xip;
 	size_t		 nxip, xipcap;
+};
+
+struct race {
 	uint32_t	 ring[RACE_RING];
 	size_t		 nring;
 	size_t		 at_low;	/* ring entries before the low watermark */
 };
 
 /* Parse pg_current_snapshot()'s "xmin:xmax:xip,..." text.  0 / -1. */
-int race_snapshot(struct race *r, const char *txt);
+int race_snapshot(struct race_snap *rs, const char *txt);
+void race_snap_free(struct race_snap *rs);
 /* A streamed transaction touched a table still to read. */
 void race_note(struct race *r, uint32_t xid);
 /* The chunk's low watermark arrived. */
 static inline void race_low(struct race *r) { r->at_low = r->nring; }
-/* An xid streamed before the low watermark but invisible to the snapshot, or 0. */
-uint32_t race_check(const struct race *r);
-void race_free(struct race *r);
+/* An xid streamed before the low watermark but invisible to rs, or 0. */
+uint32_t race_check(const struct race *r, const struct race_snap *rs);
 
 #endif

@@ -1,13 +1,18 @@
 /*
- * snap: incremental snapshot (see snap.h).  NOTES: one chunk is open at a
- * time; its rows live in one buffer with a key index, so dropping a key
- * the stream touched is a hash lookup and nothing is allocated per row once
- * the buffers have grown.  The race of DESIGN.md 5.4 (a transaction whose
+ * snap: incremental snapshot (see snap.h).  NOTES: one chunk is open in the
+ * stream at a time (the window between its watermarks), and the next one
+ * of the same table is read ahead meanwhile: its low watermark follows the
+ * open one's high watermark in the WAL, so windows never overlap, and the
+ * sinks work on one chunk while PostgreSQL reads the next (snapread.h).  A
+ * chunk's rows live in one buffer with a key index, so dropping a key the
+ * stream touched is a hash lookup and nothing is allocated per row once the
+ * buffers have grown.  The race of DESIGN.md 5.4 (a transaction whose
  * commit record precedes the low watermark but is not yet visible to the
  * chunk's snapshot) is caught by comparing the xids streamed before the low
  * watermark with the chunk's pg_current_snapshot(); such a chunk is read
- * again.  Keys are compared in PostgreSQL's text form, which is the same on
- * the SQL and the replication connection (pgconn pins the settings).
+ * again (and the one read ahead after it).  Keys are compared in
+ * PostgreSQL's text form, which is the same on the SQL and the replication
+ * connection (pgconn pins the settings).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,12 +26,11 @@
 #include "worker/chunk.h"
 #include "worker/race.h"
 #include "worker/snap.h"
+#include "worker/snapread.h"
 #include "worker/snaptab.h"
 
 #define SNAP_PREFIX	"pgcdc-wm"
 #define SNAP_RETRY_MS	200	/* wait after a race before reading the chunk again */
-
-enum chunk_state { CH_NONE, CH_WAIT_LOW, CH_OPEN, CH_SENT };
 
 struct snap {
 	const struct cfg	*cfg;
@@ -36,14 +40,11 @@ struct snap {
 	PGconn			*sql;
 	struct stable		*t;
 	size_t			 nt, cur;
-	/* the open chunk */
-	enum chunk_state	 state;
-	uint64_t		 attempt;
-	uint64_t		 chunk;
-	int			 last;		/* this chunk ends the table */
-	struct buf		 upper;		/* its encoded upper key */
+	/* the chunk open in the stream, w[wc], and the one read ahead */
+	struct snapwin		 w[2];
+	int			 wc;
+	uint64_t		 attempt;	/* the last one handed out */
 	int			 in_hw_txn;
-	struct chunk		 c;		/* its rows, by key */
 	struct buf		 prev_lower;	/* the table's lower bound before the open chunk */
 	size_t			 sent_rows;
 	/* race detection */
@@ -132,6 +133,8 @@ resume(struct snap *s, struct stable *t)
 	return 0;
 }
 
+static void put_status(struct snap *s, const struct stable *t);
+
 struct snap *
 snap_open(const struct cfg *cfg, const struct cfg_slot *slot, struct ckpt *ck, int *rc)
 {
@@ -167,7 +170,13 @@ snap_open(const struct cfg *cfg, const struct cfg_slot *slot, struct ckpt *ck, i
 		}
 		log_info("snapshot of %s: %s", t->name, t->last_done ? "done" :
 		    t->done ? "resuming" : "pending");
+		/* A worker killed after the sinks took the last chunk, before it
+		 * recorded so, left the status "running". */
+		if (t->last_done)
+			put_status(s, t);
 	}
+	if (s->batch.count > 0 && ckpt_commit(s->ck, &s->batch) < 0)
+		goto fail;
 	*rc = 0;
 	return s;
 fail:
@@ -186,95 +195,22 @@ snap_close(struct snap *s)
 	free(s->t);
 	if (s->sql)
 		PQfinish(s->sql);
-	chunk_free(&s->c);
-	buf_free(&s->upper); buf_free(&s->scratch); buf_free(&s->prev_lower);
-	race_free(&s->race);
+	snapwin_free(&s->w[0]);
+	snapwin_free(&s->w[1]);
+	buf_free(&s->scratch); buf_free(&s->prev_lower);
 	ckpt_batch_free(&s->batch);
 	free(s);
 }
 
-/* ---- reading a chunk ---- */
-
-static void
-encode_row(struct snap *s, const struct stable *t, PGresult *r, int row)
-{
-	struct buf *rows = chunk_row_start(&s->c);
-	struct buf *keys = &s->c.keys;
-	int ncols = PQnfields(r);
-
-	buf_put_u8(rows, 'I');
-	buf_put_u32(rows, t->relid);
-	buf_put_u8(rows, 'N');
-	buf_put_u16(rows, (uint16_t)ncols);
-	for (int c = 0; c < ncols; c++) {
-		if (PQgetisnull(r, row, c)) {
-			buf_put_u8(rows, 'n');
-			continue;
-		}
-		buf_put_u8(rows, 't');
-		buf_put_u32(rows, (uint32_t)PQgetlength(r, row, c));
-		buf_append(rows, PQgetvalue(r, row, c), (size_t)PQgetlength(r, row, c));
-	}
-	for (int k = 0; k < t->nkeys; k++) {
-		int c = t->keypos[k];
-
-		if (PQgetisnull(r, row, c))
-			chunk_key_null(keys);
-		else
-			chunk_key_put(keys, PQgetvalue(r, row, c), (uint32_t)PQgetlength(r, row, c));
-	}
-	chunk_row_end(&s->c);
-}
-
-/* Read the chunk in one short REPEATABLE READ transaction; plan: a new
- * ctid chunk, whose range (into hi) is decided inside it. */
 static int
-read_chunk(struct snap *s, struct stable *t, struct buf *hi, int plan)
-{
-	PGresult *r = NULL, *snapr;
-	int rc = -1, nrows;
-
-	chunk_reset(&s->c);
-	if (pgconn_exec(s->sql, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", PGRES_COMMAND_OK) < 0)
-		return -1;
-	if ((snapr = snaptab_sql(s->sql, "SELECT pg_current_snapshot()::text", 0, NULL, PGRES_TUPLES_OK)) == NULL)
-		goto out;
-	rc = race_snapshot(&s->race, PQgetvalue(snapr, 0, 0));
-	PQclear(snapr);
-	if (rc == 0 && plan)
-		rc = snaptab_plan_ctid(s->sql, t, hi, &s->last);
-	if (rc < 0 || (r = snaptab_query(s->sql, t, hi, s->cfg->chunk_rows, &s->scratch)) == NULL) {
-		rc = -1;
-		goto out;
-	}
-	nrows = PQntuples(r);
-	for (int i = 0; i < nrows; i++)
-		encode_row(s, t, r, i);
-	buf_reset(&s->upper);
-	if (hi != NULL) {
-		buf_append(&s->upper, hi->data, hi->len);
-	} else {
-		s->last = nrows < s->cfg->chunk_rows;
-		if (!s->last)
-			chunk_last_key(&s->c, &s->upper);
-	}
-	rc = 0;
-out:
-	PQclear(r);
-	if (pgconn_exec(s->sql, rc == 0 ? "COMMIT" : "ROLLBACK", PGRES_COMMAND_OK) < 0)
-		rc = -1;
-	return rc;
-}
-
-static int
-emit(struct snap *s, char what)
+emit(struct snap *s, char what, uint64_t attempt)
 {
 	char payload[160];
 	const char *p[1] = { payload };
 	PGresult *r;
 
 	snprintf(payload, sizeof(payload), "%c %s %llu", what, s->slot->name,
-	    (unsigned long long)s->attempt);
+	    (unsigned long long)attempt);
 	r = snaptab_sql(s->sql, "SELECT pg_logical_emit_message(true, '" SNAP_PREFIX "', $1)",
 	    1, p, PGRES_TUPLES_OK);
 	PQclear(r);
@@ -291,7 +227,7 @@ put_status(struct snap *s, const struct stable *t)
 	snprintf(key, sizeof(key), "slot/%s/snap/%s", s->slot->name, t->name);
 	if (t->last_done)
 		snprintf(val, sizeof(val), "done (%llu rows)", (unsigned long long)t->rows);
-	else if (t->sent == 0 && s->state == CH_NONE)
+	else if (t->sent == 0 && s->w[s->wc].state == SW_NONE)
 		snprintf(val, sizeof(val), "pending");
 	else
 		snprintf(val, sizeof(val), "running (chunks done %llu of ~%lld, rows %llu)",
@@ -302,15 +238,15 @@ put_status(struct snap *s, const struct stable *t)
 
 /* Record the chunk's range before its high watermark (redo reads the same). */
 static int
-save_plan(struct snap *s, struct stable *t)
+save_plan(struct snap *s, struct stable *t, const struct snapwin *w)
 {
 	char key[CKPT_KEY_MAX + 1];
 	struct buf v = { 0 };
 	int rc;
 
-	buf_put_u8(&v, (uint8_t)s->last);
-	buf_append(&v, s->upper.data, s->upper.len);
-	plan_key(s, t, s->chunk, key, sizeof(key));
+	buf_put_u8(&v, (uint8_t)w->last);
+	buf_append(&v, w->upper.data, w->upper.len);
+	plan_key(s, t, w->chunk, key, sizeof(key));
 	ckpt_put(&s->batch, key, v.data, v.len);
 	put_status(s, t);
 	rc = ckpt_commit(s->ck, &s->batch);
@@ -320,7 +256,7 @@ save_plan(struct snap *s, struct stable *t)
 
 /* A stored plan for chunk k: a redo after a crash must read the same range. */
 static int
-stored_plan(struct snap *s, struct stable *t, uint64_t k, struct buf *hi)
+stored_plan(struct snap *s, struct stable *t, uint64_t k, struct snapwin *w)
 {
 	char key[CKPT_KEY_MAX + 1];
 	uint8_t val[8192];
@@ -330,9 +266,9 @@ stored_plan(struct snap *s, struct stable *t, uint64_t k, struct buf *hi)
 	plan_key(s, t, k, key, sizeof(key));
 	if ((found = ckpt_get(s->ck, key, val, &len)) <= 0 || len < 1 || len > sizeof(val))
 		return found < 0 ? -1 : 0;
-	s->last = val[0] != 0;
-	buf_reset(hi);
-	buf_append(hi, val + 1, len - 1);
+	w->last = val[0] != 0;
+	buf_reset(&w->hi);
+	buf_append(&w->hi, val + 1, len - 1);
 	return 1;
 }
 
@@ -345,37 +281,91 @@ next_table(struct snap *s)
 	return NULL;
 }
 
+/* The chunk's rows are all in: end its transaction, record its range,
+ * emit the high watermark. */
+static int
+read_end(struct snap *s, struct snapwin *w)
+{
+	struct stable *t = &s->t[w->ti];
+
+	if (snapread_end(w, s->sql, s->cfg->chunk_rows) < 0 ||
+	    (!w->redo && save_plan(s, t, w) < 0) || emit(s, 'H', w->attempt) < 0)
+		return -1;
+	if (t->by_ctid)
+		snaptab_adapt(t, s->cfg->chunk_rows, w->c.n);
+	return 0;
+}
+
+/* Chunk `chunk` of table ti, after lower: low watermark, query sent. */
+static int
+start(struct snap *s, struct snapwin *w, size_t ti, uint64_t chunk, const struct buf *lower)
+{
+	struct stable *t = &s->t[ti];
+
+	w->ti = ti;
+	w->chunk = chunk;
+	w->attempt = ++s->attempt;
+	buf_reset(&w->lower);
+	buf_append(&w->lower, lower->data, lower->len);
+	buf_reset(&w->hi);
+	if ((w->redo = stored_plan(s, t, chunk, w)) < 0 ||
+	    snaptab_refresh(s->sql, s->cfg->chunk_rows, t) < 0 || emit(s, 'L', w->attempt) < 0)
+		return -1;
+	w->use_hi = w->redo || t->by_ctid;
+	if (snapread_start(w, s->sql, t, s->cfg->chunk_rows, !w->redo && t->by_ctid,
+	    &s->scratch) < 0)
+		return -1;
+	w->state = SW_WAIT_LOW;
+	return 0;
+}
+
 int
 snap_step(struct snap *s)
 {
-	struct buf hi = { 0 };
+	struct snapwin *cw = &s->w[s->wc], *nw = &s->w[!s->wc], *w;
 	struct stable *t;
-	int redo, rc = 1;
+	int rc;
 
-	if (s->state != CH_NONE || util_now_ms() < s->retry_ms || (t = next_table(s)) == NULL)
+	if (cw->reading || nw->reading) {
+		w = cw->reading ? cw : nw;
+		if ((rc = snapread_more(w, s->sql, s->t[w->ti].name)) == 0)
+			return 0;
+		if (rc < 0 || read_end(s, w) < 0)
+			return 1;
+		/* Then at once the read ahead: PostgreSQL reads it while the
+		 * stream brings this chunk's high watermark and sinks take it. */
+	}
+	if (util_now_ms() < s->retry_ms)
 		return 0;
-	s->chunk = t->sent + 1;
-	s->attempt++;
-	if ((redo = stored_plan(s, t, s->chunk, &hi)) < 0 ||
-	    snaptab_refresh(s->sql, s->cfg->chunk_rows, t) < 0 || emit(s, 'L') < 0 ||
-	    read_chunk(s, t, redo || t->by_ctid ? &hi : NULL, !redo && t->by_ctid) < 0 ||
-	    (!redo && save_plan(s, t) < 0) || emit(s, 'H') < 0)
-		goto out;
-	if (t->by_ctid)
-		snaptab_adapt(t, s->cfg->chunk_rows, s->c.n);
-	s->state = CH_WAIT_LOW;
-	rc = 0;
-out:
-	buf_free(&hi);
-	return rc;
+	if (cw->state == SW_NONE) {
+		if ((t = next_table(s)) == NULL)
+			return 0;
+		return start(s, cw, s->cur, t->sent + 1, &t->lower) < 0 ? 1 : 0;
+	}
+	/* Read ahead: the table's next chunk, after the open one's range. */
+	if (nw->state == SW_NONE && !cw->last)
+		return start(s, nw, cw->ti, cw->chunk + 1, &cw->upper) < 0 ? 1 : 0;
+	return 0;
+}
+
+int
+snap_pollfd(const struct snap *s)
+{
+	return s->w[0].reading || s->w[1].reading ? PQsocket(s->sql) : -1;
 }
 
 /* ---- stream hooks ---- */
 
-static struct stable *
-open_table(struct snap *s)
+/* The chunk open in the stream (its low watermark may still be ahead). */
+static struct snapwin *
+open_win(struct snap *s, struct stable **t)
 {
-	return s->state == CH_NONE || s->cur >= s->nt ? NULL : &s->t[s->cur];
+	struct snapwin *w = &s->w[s->wc];
+
+	if (w->state == SW_NONE)
+		return NULL;
+	*t = &s->t[w->ti];
+	return w;
 }
 
 void
@@ -389,12 +379,12 @@ snap_begin(struct snap *s, uint32_t xid)
  * takes an unchanged TOAST value ('u') from the old tuple (under REPLICA
  * IDENTITY FULL it is there). */
 static void
-drop_tuple_key(struct snap *s, const struct stable *t, const struct tuple *tup,
-    const struct tuple *old)
+drop_tuple_key(struct snap *s, struct snapwin *w, const struct stable *t,
+    const struct tuple *tup, const struct tuple *old)
 {
 	buf_reset(&s->scratch);
-	for (int k = 0; k < t->nkeys; k++) {
-		int i = t->keypos[k];
+	for (int k = 0; k < w->nkeys; k++) {
+		int i = w->keypos[k];
 		const struct tuple *from = tup;
 
 		if (i < tup->ncols && tup->cols[i].kind == 'u' && old != NULL && i < old->ncols)
@@ -408,7 +398,7 @@ drop_tuple_key(struct snap *s, const struct stable *t, const struct tuple *tup,
 		else
 			return;		/* no key value here (nothing to match) */
 	}
-	chunk_drop(&s->c, s->scratch.data, s->scratch.len);
+	snapread_drop(w, s->scratch.data, s->scratch.len);
 }
 
 /* Does relid belong to a table whose snapshot is not finished? */
@@ -424,101 +414,119 @@ pending_relid(const struct snap *s, uint32_t relid)
 void
 snap_change(struct snap *s, const struct pgo_msg *m, const struct pgo_decoder *dec)
 {
-	struct stable *t = open_table(s);
+	struct stable *t = NULL;
+	struct snapwin *w = open_win(s, &t);
 
 	/* Remember transactions on tables still to read: one that committed
 	 * before a chunk's low watermark must be visible to the chunk (5.4). */
 	if (m->type != PGO_TRUNCATE && pending_relid(s, m->change.relid))
 		s->txn_touched = 1;
-	if (t == NULL)
+	if (w == NULL)
 		return;
 	if (m->type == PGO_TRUNCATE) {
 		for (uint32_t i = 0; i < m->truncate.nrels; i++)
 			if (pgo_truncate_relid(m, i) == t->relid) {
 				s->txn_touched = 1;
-				if (s->state == CH_OPEN)
-					chunk_drop_all(&s->c);
+				if (w->state == SW_OPEN)
+					snapread_drop_all(w);
 			}
 		return;
 	}
 	if (m->change.relid != t->relid)
 		return;
 	s->txn_touched = 1;
-	if (s->state != CH_OPEN)
+	if (w->state != SW_OPEN)
 		return;
 	if (m->change.has_new)
-		drop_tuple_key(s, t, &dec->newt, m->change.old_kind ? &dec->oldt : NULL);
+		drop_tuple_key(s, w, t, &dec->newt, m->change.old_kind ? &dec->oldt : NULL);
 	if (m->change.old_kind)
-		drop_tuple_key(s, t, &dec->oldt, NULL);
+		drop_tuple_key(s, w, t, &dec->oldt, NULL);
 }
 
 void
 snap_commit(struct snap *s, lsn_t end_lsn)
 {
-	struct stable *t = open_table(s);
+	struct stable *t = NULL;
+	struct snapwin *w = open_win(s, &t);
 
 	/* Every transaction on a table still to read is remembered; only those
 	 * before a chunk's low watermark are checked against its snapshot (the
 	 * ones inside its window are handled by dropping their keys). */
 	if (s->txn_touched)
 		race_note(&s->race, s->txn_xid);
-	if (t != NULL && s->state == CH_SENT && s->in_hw_txn) {
+	if (w != NULL && w->state == SW_SENT && s->in_hw_txn) {
 		t->sent_end = end_lsn;
 		s->in_hw_txn = 0;
-		s->state = CH_NONE;
+		w->state = SW_NONE;
+		/* The chunk read ahead is next in the stream. */
+		if (s->w[!s->wc].state != SW_NONE)
+			s->wc = !s->wc;
+	}
+}
+
+/* Forget both chunks (their reads given up). */
+static void
+drop_windows(struct snap *s)
+{
+	for (int i = 0; i < 2; i++) {
+		snapread_abort(&s->w[i], s->sql);
+		s->w[i].state = SW_NONE;
 	}
 }
 
 void
 snap_stream_restart(struct snap *s)
 {
-	struct stable *t = open_table(s);
+	struct stable *t = NULL;
+	struct snapwin *w = open_win(s, &t);
 
-	if (t != NULL && s->state == CH_SENT && s->in_hw_txn) {
-		t->sent = s->chunk - 1;
+	if (w != NULL && w->state == SW_SENT && s->in_hw_txn) {
+		t->sent = w->chunk - 1;
 		t->sent_last = 0;
 		t->rows -= s->sent_rows;
 		buf_reset(&t->lower);
 		buf_append(&t->lower, s->prev_lower.data, s->prev_lower.len);
 		log_info("snapshot of %s: stream restarted before chunk %llu committed; "
-		    "reading it again", t->name, (unsigned long long)s->chunk);
+		    "reading it again", t->name, (unsigned long long)w->chunk);
 	}
 	s->in_hw_txn = 0;
-	s->state = CH_NONE;
+	drop_windows(s);
 }
 
 /* Rows a chunk delivered, for status: the count survives restarts. */
 static void
-save_rows(struct snap *s, const struct stable *t, uint64_t rows)
+save_rows(struct snap *s, const struct stable *t, uint64_t chunk, uint64_t rows)
 {
 	char key[CKPT_KEY_MAX + 1];
 
 	snprintf(key, sizeof(key), "snap/%s/%s/rows/%020llu", s->slot->name, t->name,
-	    (unsigned long long)s->chunk);
+	    (unsigned long long)chunk);
 	ckpt_put_lsn(&s->batch, key, rows);
 	ckpt_commit(s->ck, &s->batch);
 }
 
 static void
-forward_chunk(struct snap *s, struct stable *t, struct fwd *f, const struct relcache *rels)
+forward_chunk(struct snap *s, struct snapwin *w, struct stable *t, struct fwd *f,
+    const struct relcache *rels)
 {
 	const struct rel *streamed = relcache_get(rels, t->relid);
 	const uint8_t *row;
 	size_t alive = 0, len;
-
+	uint8_t flags = w->last ? WIRE_ROW_LAST : 0;
 	struct rd rd;
 	const uint8_t *msg;
 	uint32_t n;
 
-	/* The column types pgoutput would describe first (arrays of user types). */
-	rd_init(&rd, t->typmsgs.data, t->typmsgs.len);
+	/* The column types pgoutput would describe first (arrays of user types),
+	 * as the chunk was read. */
+	rd_init(&rd, w->typmsgs.data, w->typmsgs.len);
 	while (rd_u32(&rd, &n) == 0 && rd_bytes(&rd, n, &msg) == 0)
 		fwd_all(f, 0, msg, n);
-	fwd_all(f, 0, t->relmsg.data, t->relmsg.len);
-	for (size_t i = 0; i < s->c.n; i++) {
-		if ((row = chunk_row(&s->c, i, &len)) == NULL)
+	fwd_all(f, 0, w->relmsg.data, w->relmsg.len);
+	for (size_t i = 0; i < w->c.n; i++) {
+		if ((row = chunk_row(&w->c, i, &len)) == NULL)
 			continue;	/* dropped: the stream changed it */
-		fwd_row(f, s->chunk, s->last ? WIRE_ROW_LAST : 0, row, len);
+		fwd_row(f, w->chunk, flags, row, len);
 		alive++;
 		fwd_flush(f, 1);
 	}
@@ -532,17 +540,17 @@ forward_chunk(struct snap *s, struct stable *t, struct fwd *f, const struct relc
 	buf_reset(&s->prev_lower);
 	buf_append(&s->prev_lower, t->lower.data, t->lower.len);
 	s->sent_rows = alive;
-	t->sent = s->chunk;
-	t->sent_last = s->last;
+	t->sent = w->chunk;
+	t->sent_last = w->last;
 	t->sent_end = UINT64_MAX;	/* known at the commit */
 	t->rows += alive;
-	save_rows(s, t, alive);
+	save_rows(s, t, w->chunk, alive);
 	buf_reset(&t->lower);
-	buf_append(&t->lower, s->upper.data, s->upper.len);
+	buf_append(&t->lower, w->upper.data, w->upper.len);
 	s->in_hw_txn = 1;
-	s->state = CH_SENT;
+	w->state = SW_SENT;
 	log_debug("snapshot of %s: chunk %llu sent, %zu of %zu rows", t->name,
-	    (unsigned long long)s->chunk, alive, s->c.n);
+	    (unsigned long long)w->chunk, alive, w->c.n);
 }
 
 int
@@ -552,31 +560,34 @@ snap_message(struct snap *s, const struct pgo_msg *m, struct fwd *f,
 	char what, slot[128];
 	unsigned long long attempt;
 	char txt[200];
-	struct stable *t = open_table(s);
+	struct stable *t = NULL;
+	struct snapwin *w = open_win(s, &t);
 	uint32_t x;
 
 	if (strcmp(m->message.prefix, SNAP_PREFIX) != 0)
 		return 0;
-	if (m->message.len >= sizeof(txt) || t == NULL)
+	if (m->message.len >= sizeof(txt) || w == NULL)
 		return 1;
 	memcpy(txt, m->message.content, m->message.len);
 	txt[m->message.len] = '\0';
+	/* Only the open chunk's watermarks: the one read ahead has its low
+	 * watermark after the open one's high watermark and commit. */
 	if (sscanf(txt, "%c %127s %llu", &what, slot, &attempt) != 3 ||
-	    strcmp(slot, s->slot->name) != 0 || attempt != s->attempt)
+	    strcmp(slot, s->slot->name) != 0 || attempt != w->attempt)
 		return 1;	/* another slot's, or an earlier attempt's */
-	if (what == 'L' && s->state == CH_WAIT_LOW) {
-		s->state = CH_OPEN;
+	if (what == 'L' && w->state == SW_WAIT_LOW) {
+		w->state = SW_OPEN;
 		race_low(&s->race);
-	} else if (what == 'H' && s->state == CH_OPEN) {
-		if ((x = race_check(&s->race)) != 0) {
+	} else if (what == 'H' && w->state == SW_OPEN) {
+		if ((x = race_check(&s->race, &w->rs)) != 0) {
 			log_warn("snapshot of %s: chunk %llu raced with transaction %u (committed "
 			    "but not yet visible); reading it again", t->name,
-			    (unsigned long long)s->chunk, x);
-			s->state = CH_NONE;
+			    (unsigned long long)w->chunk, x);
+			drop_windows(s);	/* the one read ahead followed its range */
 			s->retry_ms = util_now_ms() + SNAP_RETRY_MS;
 			return 1;
 		}
-		forward_chunk(s, t, f, rels);
+		forward_chunk(s, w, t, f, rels);
 	}
 	return 1;
 }

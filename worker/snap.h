@@ -25,10 +25,15 @@ struct snap *snap_open(const struct cfg *cfg, const struct cfg_slot *slot,
     struct ckpt *ck, int *rc);
 void snap_close(struct snap *s);
 
-/* If no chunk is open and a table has work left: emit the low watermark,
- * read the chunk, record its range, emit the high watermark.
- * Returns 0, or an exit code. */
+/* If no chunk is open and a table has work left: emit the low watermark
+ * and send the chunk's query.  While it runs, each call takes the rows that
+ * arrived, without blocking; once all are in: record the chunk's range,
+ * emit the high watermark, and start the table's next chunk the same way
+ * (read ahead while the open one waits for the stream).  Returns 0, or an
+ * exit code. */
 int snap_step(struct snap *s);
+/* The SQL socket while a chunk's rows arrive (poll it, then snap_step), or -1. */
+int snap_pollfd(const struct snap *s);
 
 /* Stream hooks, called for every decoded message in stream order. */
 void snap_begin(struct snap *s, uint32_t xid);

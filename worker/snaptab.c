@@ -227,19 +227,19 @@ key_params(struct buf *scratch, const struct buf *k, int nkeys, const char **out
 	return 0;
 }
 
-PGresult *
-snaptab_query(PGconn *c, const struct stable *t, const struct buf *hi, long chunk_rows,
-    struct buf *scratch)
+int
+snaptab_send_query(PGconn *c, const struct stable *t, const struct buf *lower,
+    const struct buf *hi, long chunk_rows, struct buf *scratch)
 {
 	const char *params[64];
 	struct buf sql = { 0 };
 	int np = 0, nk = t->by_ctid ? 1 : t->nkeys;
-	PGresult *r;
+	int rc = 0;
 
 	buf_reset(scratch);
 	buf_printf(&sql, "SELECT %s FROM %s", t->select, t->qname);
-	if (t->lower.len > 0) {
-		if (key_params(scratch, &t->lower, nk, params, np) < 0)
+	if (lower->len > 0) {
+		if (key_params(scratch, lower, nk, params, np) < 0)
 			goto bad;
 		np += nk;
 		buf_printf(&sql, " WHERE (%s) %s (%s)", t->keycols, t->by_ctid ? ">=" : ">",
@@ -257,13 +257,16 @@ snaptab_query(PGconn *c, const struct stable *t, const struct buf *hi, long chun
 	if (hi == NULL)
 		buf_printf(&sql, " LIMIT %ld", chunk_rows);
 	buf_putc(&sql, '\0');
-	r = snaptab_sql(c, (char *)sql.data, np, params, PGRES_TUPLES_OK);
+	if (!PQsendQueryParams(c, (char *)sql.data, np, NULL, params, NULL, NULL, 0)) {
+		log_error("snapshot of %s: %s", t->name, strtok(PQerrorMessage(c), "\n"));
+		rc = -1;
+	}
 	buf_free(&sql);
-	return r;
+	return rc;
 bad:
 	log_error("snapshot of %s: stored chunk bound is malformed", t->name);
 	buf_free(&sql);
-	return NULL;
+	return -1;
 }
 
 /* Block number of an encoded "(block,offset)" bound; 0 for none. */
@@ -281,12 +284,13 @@ ctid_block(const struct buf *k)
 }
 
 int
-snaptab_plan_ctid(PGconn *c, const struct stable *t, struct buf *hi, int *last)
+snaptab_plan_ctid(PGconn *c, const struct stable *t, const struct buf *lower, struct buf *hi,
+    int *last)
 {
 	const char *p[1] = { t->qname };
 	PGresult *r = snaptab_sql(c, "SELECT pg_relation_size($1::regclass) / "
 	    "current_setting('block_size')::bigint", 1, p, PGRES_TUPLES_OK);
-	long long from = ctid_block(&t->lower), nblocks;
+	long long from = ctid_block(lower), nblocks;
 	char bound[64];
 
 	if (r == NULL)

@@ -53,15 +53,17 @@ int snaptab_describe(PGconn *c, long chunk_rows, struct stable *t);
  * read (and announced) as they are now.  -1 if the key kind changed. */
 int snaptab_refresh(PGconn *c, long chunk_rows, struct stable *t);
 void snaptab_free(struct stable *t);
-/* The chunk query: after t->lower, up to hi (a redo, or a ctid plan) or
- * chunk_rows rows; by ctid [lower, hi), or from lower on when hi is empty.
- * Parameters are built in scratch. */
-PGresult *snaptab_query(PGconn *c, const struct stable *t, const struct buf *hi,
-    long chunk_rows, struct buf *scratch);
-/* A ctid chunk's range: t->blocks blocks from the lower bound; the chunk
- * that reaches the relation's end is open-ended (*last set; rows appended
- * meanwhile are read by it or streamed). */
-int snaptab_plan_ctid(PGconn *c, const struct stable *t, struct buf *hi, int *last);
+/* Send the chunk query (PQsendQueryParams; the caller collects the
+ * results): after lower ("" = the start), up to hi (a redo, or a ctid plan)
+ * or chunk_rows rows; by ctid [lower, hi), or from lower on when hi is
+ * empty.  Parameters are built in scratch.  0 / -1 (logged). */
+int snaptab_send_query(PGconn *c, const struct stable *t, const struct buf *lower,
+    const struct buf *hi, long chunk_rows, struct buf *scratch);
+/* A ctid chunk's range: t->blocks blocks from lower (a chunk bound); the
+ * chunk that reaches the relation's end is open-ended (*last set; rows
+ * appended meanwhile are read by it or streamed). */
+int snaptab_plan_ctid(PGconn *c, const struct stable *t, const struct buf *lower,
+    struct buf *hi, int *last);
 /* Aim the next ctid chunk at chunk_rows rows: scale by the density seen,
  * growing at most fourfold (a first guess without statistics is 1 block). */
 void snaptab_adapt(struct stable *t, long chunk_rows, size_t rows);
