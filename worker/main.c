@@ -36,7 +36,10 @@
 #define W_DRAIN_MS		10000
 #define W_POLL_MS		100	/* longest sleep: signals, sinks, timers */
 #define W_LINGER_BELOW		64	/* a burst this small means "trickle" */
-#define W_LINGER_MS		1
+#ifndef W_LINGER_US
+#define W_LINGER_US		300	/* shorter than the walsender takes to fill
+				 * the socket in a backlog (then it blocks) */
+#endif
 
 enum wstate { W_CONNECTING, W_STREAMING, W_DRAINING };
 static const char *const wstate_names[] = { "CONNECTING", "STREAMING", "DRAINING" };
@@ -445,10 +448,13 @@ turn(void)
 	items[n++] = (zmq_pollitem_t){ .fd = sig_fd(), .events = ZMQ_POLLIN };
 	if (sfd >= 0)	/* a snapshot chunk's rows arriving */
 		items[n++] = (zmq_pollitem_t){ .fd = sfd, .events = ZMQ_POLLIN };
-	if (rd && !W.linger)
+	if (rd)
 		items[n++] = (zmq_pollitem_t){ .fd = repl_socket(&W.repl), .events = ZMQ_POLLIN };
-	if (zmq_poll(items, (int)n, rd && W.replaying ? 0 : rd && W.linger ? W_LINGER_MS :
-	    W.poll_ms) < 0 &&
+	/* A trickle: let it pile up a moment rather than waking for every
+	 * write of the walsender (signals cut the nap short). */
+	if (rd && W.linger && !W.replaying)
+		usleep(W_LINGER_US);
+	if (zmq_poll(items, (int)n, rd && (W.replaying || W.linger) ? 0 : W.poll_ms) < 0 &&
 	    errno != EINTR)
 		return PROC_EXIT_RETRY;
 	now = util_now_ms();
