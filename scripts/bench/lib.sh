@@ -86,20 +86,26 @@ b_fresh() {
 	done
 }
 
-# b_wait_confirmed SLOT LSN: returns once SLOT's confirmed_flush_lsn >= LSN.
-# The server polls every 10 ms inside one statement (pg_replication_slots
-# reads shared memory, so each look is current): a psql per look would cost
-# the consumer under test a few percent of the CPU, which pg_recvlogical
-# (it exits at --endpos) does not pay.  Fails after an hour.
-b_wait_confirmed() {
-	t_sql "DO \$\$ BEGIN
+# b_until COND [PSQL ARGS...]: returns once the SQL boolean COND holds,
+# looked at every 10 ms inside one statement on the server (a psql per look
+# would cost the consumer under test a few percent of the CPU, which
+# pg_recvlogical, exiting at --endpos, does not pay).  Fails after an hour.
+b_until() {
+	local cond=$1
+	shift
+	"$PGC_BIN/psql" -XAtq -v ON_ERROR_STOP=1 "$@" -c "DO \$\$ BEGIN
 	  FOR i IN 1 .. 360000 LOOP
-	    IF (SELECT confirmed_flush_lsn >= '$2' FROM pg_replication_slots
-	        WHERE slot_name = '$1') THEN RETURN; END IF;
+	    IF ($cond) THEN RETURN; END IF;
 	    PERFORM pg_sleep(0.01);
 	  END LOOP;
-	  RAISE EXCEPTION 'slot $1 did not confirm $2 within an hour';
-	END \$\$" || t_fail "slot $1 did not confirm $2"
+	  RAISE EXCEPTION 'not within an hour';
+	END \$\$" || t_fail "not within an hour: $cond"
+}
+
+# b_wait_confirmed SLOT LSN: SLOT's confirmed_flush_lsn >= LSN (pg_replication_slots
+# reads shared memory, so each look is current).
+b_wait_confirmed() {
+	b_until "SELECT confirmed_flush_lsn >= '$2' FROM pg_replication_slots WHERE slot_name = '$1'"
 }
 
 # b_procs PREFIX CHANGES: CPU us per change of worker + sink, and every pgcdc

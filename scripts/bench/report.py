@@ -33,20 +33,17 @@ def fmt(v, unit=""):
     return "%.2f" % v if v < 100 else "%.0f" % v
 
 
-def summary(vals):
+def summary(vals, f=fmt):
     if not vals:
         return "-"
     med = statistics.median(vals)
     if min(vals) == max(vals):
-        return fmt(med)
-    return "%s [%s - %s]" % (fmt(med), fmt(min(vals)), fmt(max(vals)))
+        return f(med)
+    return "%s [%s - %s]" % (f(med), f(min(vals)), f(max(vals)))
 
 
 def pct(vals):
-    med = statistics.median(vals)
-    if min(vals) == max(vals):
-        return "%.0f" % med
-    return "%.0f [%.0f - %.0f]" % (med, min(vals), max(vals))
+    return summary(vals, lambda v: "%.0f" % v)
 
 
 def rows(res):

@@ -46,18 +46,14 @@ for ((run = 1; run <= B_RUNS; run++)); do
 	# The postgres sink's baseline: native logical replication's initial
 	# table sync (a tablesync worker COPYs the table into the target) from
 	# CREATE SUBSCRIPTION to the table's state ready (waited for inside the
-	# target, like b_wait_confirmed).
+	# target, b_until).
 	b_target_db native "$DDL"
 	t0=$(b_now)
 	"$PGC_BIN/psql" -XAtq -v ON_ERROR_STOP=1 -h "$T_TG" -p "$T_TGPORT" -U postgres -d native \
 		-c "CREATE SUBSCRIPTION sub CONNECTION 'host=$PGHOST port=$PGPORT dbname=postgres user=postgres'
-		    PUBLICATION bench_pub WITH (slot_name = 'native')" \
-		-c "DO \$\$ BEGIN
-		      WHILE (SELECT count(*) = 0 OR bool_or(srsubstate NOT IN ('r', 's'))
-		             FROM pg_subscription_rel) LOOP
-		        PERFORM pg_sleep(0.01);
-		      END LOOP;
-		    END \$\$" >/dev/null
+		    PUBLICATION bench_pub WITH (slot_name = 'native')" >/dev/null
+	b_until "SELECT count(*) > 0 AND NOT bool_or(srsubstate NOT IN ('r', 's')) FROM pg_subscription_rel" \
+		-h "$T_TG" -p "$T_TGPORT" -U postgres -d native
 	b_put native.rows_per_s "$(b_rate "$n" "$t0" "$(b_now)")"
 	t_assert_eq "$n" "$("$PGC_BIN/psql" -XAtq -h "$T_TG" -p "$T_TGPORT" -U postgres -d native \
 		-c "SELECT count(*) FROM public.snap")" "rows copied by the native initial sync"
