@@ -180,6 +180,16 @@ handle_ack(struct fwd *f, struct fwd_sink *s, const struct wire_rec *a)
 		s->lost |= f->streaming;
 		s->hello_ms = 0;
 	}
+	/* The answer to a HELLO: what the sink holds now.  Less than it acked
+	 * before means it lost acked transactions (the slot may be confirmed
+	 * past them): say so loudly, it must never happen. */
+	if (!s->ready && a->epoch == s->epoch && a->lsn < s->acked) {
+		char l1[LSN_BUFLEN], l2[LSN_BUFLEN];
+
+		log_error("sink %s holds only up to %s but acked %s before: the "
+		    "transactions between may be missing there", s->name,
+		    lsn_format(a->lsn, l1), lsn_format(s->acked, l2));
+	}
 	if (a->lsn > s->acked)
 		s->acked = a->lsn;
 	if (a->epoch == s->epoch && s->hello_bytes + a->consumed > s->consumed_bytes)
