@@ -33,6 +33,7 @@
 
 #define W_MAX_MSGS_PER_TURN	20000	/* then look at sinks and signals again */
 #define W_CKPT_EVERY_MS		200	/* LMDB commit cadence for confirmed */
+#define W_CKPT_IDLE_MS		20	/* ... once every sink acked all it was sent */
 #define W_DRAIN_MS		10000
 #define W_POLL_MS		100	/* longest sleep: signals, sinks, timers */
 #define W_LINGER_BELOW		64	/* a burst this small means "trickle" */
@@ -75,6 +76,7 @@ static struct worker {
 	int			 poll_ms;	/* next zmq_poll timeout */
 	int			 linger;	/* last read was a trickle */
 	int64_t			 ckpt_ms;
+	int64_t			 ckpt_wait;	/* ms until confirmed may commit, -1 none */
 	int64_t			 drain_deadline;
 	uint64_t		 changes;
 	char			 key[CKPT_KEY_MAX + 1];	/* slot/<name>/confirmed */
@@ -105,7 +107,13 @@ confirm(int64_t now, int force)
 		target = W.idle_end;
 	if (W.snap)
 		snap_acked(W.snap, fwd_min_acked(&W.fwd));
-	if (target > W.confirmed && (force || now - W.ckpt_ms >= W_CKPT_EVERY_MS)) {
+	/* A stream at rest commits soon: the slot's confirmed_flush (what
+	 * PostgreSQL may recycle WAL up to, and what an operator watches)
+	 * catches up with the sinks within W_CKPT_IDLE_MS of their last ack. */
+	W.ckpt_wait = target <= W.confirmed ? -1 :
+	    (!W.in_txn && !fwd_in_flight(&W.fwd) ? W_CKPT_IDLE_MS : W_CKPT_EVERY_MS) -
+	    (now - W.ckpt_ms);
+	if (target > W.confirmed && (force || W.ckpt_wait <= 0)) {
 		ckpt_put_lsn(&W.batch, W.key, target);
 		if (now > W.rate_ms)
 			W.rate = (W.changes - W.rate_changes) * 1000 / (uint64_t)(now - W.rate_ms);
@@ -119,6 +127,7 @@ confirm(int64_t now, int force)
 			return -1;
 		W.confirmed = target;
 		W.ckpt_ms = now;
+		W.ckpt_wait = -1;
 		W.reply_due = 1;
 	}
 	if (W.repl.conn && (W.reply_due ||
@@ -501,6 +510,8 @@ turn(void)
 		return PROC_EXIT_RETRY;
 	if (!reading())
 		due = W_POLL_MS;
+	if (W.ckpt_wait > 0 && W.ckpt_wait < due)
+		due = (int)W.ckpt_wait;		/* a confirm waits for its cadence */
 	W.poll_ms = due < W_POLL_MS ? due : W_POLL_MS;
 	if (W.state == W_STREAMING)
 		heartbeat_tick(&W.hb, W.cfg, W.slot, now);

@@ -25,7 +25,7 @@ fresh() {
 bench() {
 	local out label=$1
 	shift
-	out=$("$PGC_BIN/pgbench" -n -f "$script" -c 8 -j 2 -T "$secs" "$@" 2>&1) ||
+	out=$("$PGC_BIN/pgbench" -n -f "$script" -c "${BENCH_OLTP_CLIENTS:-8}" -j 2 -T "$secs" "$@" 2>&1) ||
 		t_fail "pgbench: $out"
 	txns=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
 	b_put "$label.pgbench_tps" "$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out" | head -n 1)"
