@@ -5,6 +5,9 @@
  * LMDB together with the slot position; at open, anything past the committed
  * offset (and any later segment) is cut away, so a crash can neither lose a
  * committed transaction nor leave half of one.
+ * Files are found by name in a map and only those written since the last
+ * flush (the dirty list) are looked at by idle and flush: the cost per change
+ * and per pause does not grow with the number of tables.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -20,10 +23,13 @@
 
 #include "common/json.h"
 #include "common/log.h"
+#include "common/strmap.h"
 #include "common/util.h"
 #include "sink/sink.h"
 
-#define JSONL_WRITE_AT	(1024 * 1024)	/* write pending bytes out past this */
+#define JSONL_WRITE_AT	(1024 * 1024)	/* pending bytes of all files, at most... */
+#define JSONL_WRITE_MIN	4096		/* ... unless each has less than this */
+#define JSONL_KEEP	(64 * 1024)	/* a clean file keeps a buffer this big */
 #define JSONL_SPACE_RESUME (16ULL << 20)	/* free bytes to resume after ENOSPC */
 
 struct jfile {
@@ -39,13 +45,17 @@ struct jfile {
 	 * pointer: the core's slot table moves when it grows. */
 	char		 owner[sizeof(((struct sink_slot *)0)->name)];
 	uint64_t	 txn_events;	/* events of the open transaction written here */
+	int		 dirty;		/* on the dirty list */
 	struct jfile	*next;
 };
 
 struct jsonl {
 	char		 dir[PATH_MAX];
 	mode_t		 fmode, dmode;	/* output_mode; dirs add x where it has r */
-	struct jfile	*files;		/* list; few hundred at most per sink */
+	struct jfile	*files;		/* list of all, by name in byname */
+	struct strmap	 byname;
+	struct jfile	**dirty;	/* written since the last flush */
+	size_t		 ndirty, capdirty;
 	struct jfile	*last;		/* one-entry cache for runs of one table */
 	const struct rel *last_rel;
 	uint64_t	 last_gen;	/* sink rel_gen when last was cached */
@@ -199,9 +209,8 @@ file_named(struct sink *s, const char *name)
 	struct jfile *f;
 	int found;
 
-	for (f = j->files; f; f = f->next)
-		if (strcmp(f->name, name) == 0)
-			return f;
+	if ((f = strmap_get(&j->byname, name)) != NULL)
+		return f;
 	if ((f = calloc(1, sizeof(*f))) == NULL)
 		fatal(1, "%s: out of memory", __func__);
 	snprintf(f->name, sizeof(f->name), "%s", name);
@@ -219,6 +228,7 @@ file_named(struct sink *s, const char *name)
 		goto fail;
 	f->next = j->files;
 	j->files = f;
+	strmap_put(&j->byname, f->name, f);
 	return f;
 fail:
 	free(f);
@@ -264,6 +274,15 @@ touch(struct sink *s, struct sink_slot *sl, struct jfile *f)
 
 	if (strcmp(f->owner, sl->name) == 0)
 		return 0;
+	if (!f->dirty) {
+		if (j->ndirty == j->capdirty) {
+			j->capdirty = j->capdirty ? 2 * j->capdirty : 16;
+			if ((j->dirty = realloc(j->dirty, j->capdirty * sizeof(*j->dirty))) == NULL)
+				fatal(1, "%s: out of memory", __func__);
+		}
+		j->dirty[j->ndirty++] = f;
+		f->dirty = 1;
+	}
 	if (f->owner[0] != '\0') {
 		log_error("table %s is written by slots %s and %s at once; fix: give "
 		    "each table to one slot", f->name, f->owner, sl->name);
@@ -384,8 +403,8 @@ jsonl_idle(struct sink *s)
 {
 	struct jsonl *j = s->impl;
 
-	for (struct jfile *f = j->files; f; f = f->next)
-		if (file_write_pending(j, f) < 0)
+	for (size_t i = 0; i < j->ndirty; i++)
+		if (file_write_pending(j, j->dirty[i]) < 0)
 			return write_failed(s);
 	return 0;
 }
@@ -409,6 +428,7 @@ jsonl_unavailable(struct sink *s, char *why, size_t len)
 static int
 jsonl_change(struct sink *s, struct sink_slot *sl, const struct sink_change *c)
 {
+	struct jsonl *j = s->impl;
 	struct jfile *f = file_of(s, sl, c);
 
 	if (f == NULL)
@@ -417,7 +437,10 @@ jsonl_change(struct sink *s, struct sink_slot *sl, const struct sink_change *c)
 	if (s->conf->transactions && txn_event(s, sl, f) < 0)
 		return write_failed(s);
 	buf_putc(&f->pending, '\n');
-	if (f->pending.len >= JSONL_WRITE_AT && file_write_pending(s->impl, f) < 0)
+	/* The budget is shared by the files being written: memory does not
+	 * grow with the tables a transaction touches. */
+	if (f->pending.len >= JSONL_WRITE_MIN && f->pending.len >= JSONL_WRITE_AT / j->ndirty &&
+	    file_write_pending(j, f) < 0)
 		return write_failed(s);
 	return 0;
 }
@@ -483,8 +506,11 @@ jsonl_flush(struct sink *s, struct ckpt_batch *batch)
 	struct jsonl *j = s->impl;
 	char key[CKPT_KEY_MAX + 1];
 	struct jrec rec;
+	size_t keep = 0, share;
 
-	for (struct jfile *f = j->files; f; f = f->next) {
+	for (size_t i = 0; i < j->ndirty; i++) {
+		struct jfile *f = j->dirty[i];
+
 		if (f->boundary == f->committed && f->seg == f->committed_seg)
 			continue;
 		if (file_write_pending(j, f) < 0 || fdatasync(f->fd) < 0) {
@@ -499,6 +525,23 @@ jsonl_flush(struct sink *s, struct ckpt_batch *batch)
 		f->committed_seg = f->seg;
 		f->committed = f->boundary;
 	}
+	/* Still dirty: what an open transaction wrote (or holds pending).  A
+	 * buffer far over its file's share of the budget goes (the one table
+	 * of a busy stream keeps its own). */
+	share = JSONL_WRITE_AT / (j->ndirty ? j->ndirty : 1);
+	for (size_t i = 0; i < j->ndirty; i++) {
+		struct jfile *f = j->dirty[i];
+
+		if (f->owner[0] != '\0' || f->pending.len > 0 || f->boundary != f->committed ||
+		    f->seg != f->committed_seg) {
+			j->dirty[keep++] = f;
+			continue;
+		}
+		f->dirty = 0;
+		if (f->pending.cap > JSONL_KEEP && f->pending.cap > 2 * share)
+			buf_free(&f->pending);
+	}
+	j->ndirty = keep;
 	return 0;
 }
 
@@ -595,6 +638,8 @@ jsonl_close(struct sink *s)
 		free(f);
 	}
 	free(j->touched);
+	free(j->dirty);
+	strmap_free(&j->byname);
 	free(j);
 	s->impl = NULL;
 }

@@ -20,6 +20,7 @@
 
 #include "common/json.h"
 #include "common/log.h"
+#include "common/strmap.h"
 #include "sink/kafka_pos.h"
 #include "sink/sink.h"
 
@@ -56,6 +57,7 @@ struct kslot {
 	struct kmsg	*msgs;
 	size_t		 nmsgs, capmsgs;
 	struct ktopic	*topics;
+	struct strmap	 bytopic;	/* the topics by name */
 	struct ktopic	*last;		/* one-entry cache for runs of one table */
 	const struct rel *last_rel;
 	uint64_t	 last_gen;
@@ -130,9 +132,8 @@ topic_get(struct kslot *ks, const char *name)
 {
 	struct ktopic *t;
 
-	for (t = ks->topics; t; t = t->next)
-		if (strcmp(t->name, name) == 0)
-			return t;
+	if ((t = strmap_get(&ks->bytopic, name)) != NULL)
+		return t;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		fatal(1, "%s: out of memory", __func__);
 	snprintf(t->name, sizeof(t->name), "%s", name);
@@ -143,6 +144,7 @@ topic_get(struct kslot *ks, const char *name)
 	}
 	t->next = ks->topics;
 	ks->topics = t;
+	strmap_put(&ks->bytopic, t->name, t);
 	return t;
 }
 
@@ -500,6 +502,7 @@ kslot_free(struct kslot *ks)
 		rd_kafka_topic_destroy(t->rkt);
 		free(t);
 	}
+	strmap_free(&ks->bytopic);
 	if (ks->rk != NULL)
 		rd_kafka_destroy(ks->rk);
 	kpos_free(&ks->pos);

@@ -2,7 +2,9 @@
  * pgcdc-sink: binds a ZeroMQ ROUTER at ipc://<run_dir>/sink-<name>.ipc,
  * applies frames from every worker that connects, and group-commits: while
  * frames keep arriving it flushes (fsync + LMDB) at most every
- * SINK_FLUSH_MS, and as soon as the stream pauses; then it acks each slot's
+ * SINK_FLUSH_MS, or as long as the last flush took if that was longer (a
+ * flush of many tables' files must not take the whole loop), and as soon
+ * as the stream pauses; then it acks each slot's
  * new durable position.  Between flushes, a pause in the input hands what
  * was applied to the target at once (sink_ops.idle: jsonl writes its lines,
  * so they are readable without waiting for the window's fsync).
@@ -101,7 +103,7 @@ loop(struct sink *s, void *sock)
 {
 	struct buf ack = { 0 };
 	zmq_msg_t id, frame;
-	int64_t flushed = 0;
+	int64_t flushed = 0, window = SINK_FLUSH_MS;
 	int rc = PROC_EXIT_RETRY;
 
 	zmq_msg_init(&id);
@@ -111,7 +113,7 @@ loop(struct sink *s, void *sock)
 			{ .socket = sock, .events = ZMQ_POLLIN },
 			{ .fd = sig_fd(), .events = ZMQ_POLLIN },
 		};
-		int64_t wait = s->dirty ? flushed + SINK_FLUSH_MS - util_now_ms() : 1000;
+		int64_t wait = s->dirty ? flushed + window - util_now_ms() : 1000;
 		int n = 0, got = 1, polled;
 
 		if ((polled = zmq_poll(items, 2, wait < 0 ? 0 : wait)) < 0 && errno != EINTR)
@@ -135,10 +137,13 @@ loop(struct sink *s, void *sock)
 		if (got < 0 || (got == 0 && s->dirty && s->ops->idle != NULL && s->ops->idle(s) < 0))
 			break;
 		/* Flush when the window is over or the stream paused (poll timed out). */
-		if (s->dirty && (polled == 0 || util_now_ms() - flushed >= SINK_FLUSH_MS)) {
+		if (s->dirty && (polled == 0 || util_now_ms() - flushed >= window)) {
+			int64_t t0 = util_now_ms();
+
 			if (sink_flush(s) < 0)
 				break;
 			flushed = util_now_ms();
+			window = flushed - t0 > SINK_FLUSH_MS ? flushed - t0 : SINK_FLUSH_MS;
 		}
 		send_acks(s, sock, &ack);
 	}

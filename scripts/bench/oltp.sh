@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench workload 2, oltp: pgbench with oltp.pgbench (1-5 changes per
-# transaction).  Max rate: 8 clients for BENCH_OLTP_SECONDS (30 x
+# transaction).  Max rate: 8 clients (BENCH_OLTP_CLIENTS) for BENCH_OLTP_SECONDS (30 x
 # BENCH_SCALE, at least 5) with no consumer attached, then the backlog is
 # drained by every consumer (lib.sh b_drain).  Fixed rate: --rate 5000, then
 # half the max rate, for as long while pgcdc -> jsonl runs live and

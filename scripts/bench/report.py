@@ -100,6 +100,18 @@ def rows(res):
             add("snapshot: CPU us/row worker+sink (%s)" % name, g(s + ".cpu_us_per_change"), "<= 2")
         add("snapshot: native initial table sync rows/s", g("native.rows_per_s"))
         add("snapshot: postgres / native initial sync", ratio(g("pg.rows_per_s"), g("native.rows_per_s")))
+    # BENCH_ONLY=tables: the same changes into one table and into many.
+    for wl in sorted({k[0] for k in res if k[0].startswith("tables-")}, key=lambda w: int(w[7:])):
+        g = lambda m: res.get((wl, m), [])
+        what = "tables: %s table(s)" % "{:,}".format(int(wl[7:]))
+        add("%s: changes per run" % what, g("changes"))
+        add("%s: pg_recvlogical changes/s" % what, g("recv.changes_per_s"))
+        add("%s: pgcdc -> jsonl changes/s" % what, g("jsonl.changes_per_s"))
+        add("%s: jsonl / pg_recvlogical" % what, ratio(g("jsonl.changes_per_s"), g("recv.changes_per_s")),
+            ">= 0.95")
+        add("%s: CPU us/change jsonl sink" % what, g("jsonl.cpu_us_sink"))
+        add("%s: CPU us/change worker+sink" % what, g("jsonl.cpu_us_per_change"), "<= 2")
+        add("%s: peak RSS MB jsonl sink" % what, [max(g("jsonl.rss_sink_kb") or [0]) / MB], "< 64")
     # Peak RSS (VmHWM), the max over the runs: worker / sink / supervisor.
     for wl in ("bulk", "oltp", "snapshot", "bigtxn"):
         for who in ("jsonl", "pg", "fixed", "half"):

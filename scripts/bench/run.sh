@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make bench: runs the workloads (BENCH_ONLY, default "bulk oltp snapshot
-# bigtxn"), each BENCH_RUNS times (default 3) at BENCH_SCALE (default 1),
+# bigtxn"; "tables" is the many-tables one, not in the default set), each
+# BENCH_RUNS times (default 3) at BENCH_SCALE (default 1),
 # collecting their figures in build/bench/results.tsv (BENCH_APPEND=1 adds to
 # it, e.g. a workload at another scale), then report.py prints the table
 # with the targets beside it and writes BENCHMARKS.md.  Nothing is
