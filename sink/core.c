@@ -456,17 +456,24 @@ apply_row(struct sink *s, struct sink_slot *sl, const struct wire_rec *rec)
 		slot_break(s, sl, at, "snapshot row for a relation never described");
 		return 0;
 	}
-	n = snprintf(table, sizeof(table), "%s.%s", c.rel->schema, c.rel->table);
-	if (n < 0 || (size_t)n >= sizeof(table)) {	/* never from PostgreSQL */
-		slot_break(s, sl, at, "snapshot row for a relation with a name too long");
-		return 0;
+	if (sl->chunk_rel == c.rel && sl->chunk_gen == s->rel_gen) {	/* rows come in runs */
+		cp = &sl->chunks[sl->chunk_at];
+	} else {
+		n = snprintf(table, sizeof(table), "%s.%s", c.rel->schema, c.rel->table);
+		if (n < 0 || (size_t)n >= sizeof(table)) {	/* never from PostgreSQL */
+			slot_break(s, sl, at, "snapshot row for a relation with a name too long");
+			return 0;
+		}
+		if ((cp = chunkpos(s, sl, table)) == NULL)
+			return -1;
+		sl->chunk_rel = c.rel;
+		sl->chunk_gen = s->rel_gen;
+		sl->chunk_at = (size_t)(cp - sl->chunks);
 	}
-	if ((cp = chunkpos(s, sl, table)) == NULL)
-		return -1;
 	if (rec->chunk <= cp->applied) {
 		if (cp->skipping != rec->chunk)
 			log_info("slot %s: chunk %llu of %s already applied, skipped", sl->name,
-			    (unsigned long long)rec->chunk, table);
+			    (unsigned long long)rec->chunk, cp->table);
 		cp->skipping = rec->chunk;
 		sl->rows_skipped++;
 		return 0;

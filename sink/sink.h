@@ -51,6 +51,9 @@ struct sink_slot {
 	uint64_t	 rows_skipped;	/* snapshot rows of chunks already applied */
 	struct sink_chunkpos *chunks;
 	size_t		 nchunks;
+	const struct rel *chunk_rel;	/* the last snapshot row's relation, */
+	uint64_t	 chunk_gen;	/* as of sink rel_gen, */
+	size_t		 chunk_at;	/* and its chunks[] entry */
 };
 
 /* One change handed to a kind.  op: 'c','u','d','t', or 'r' for a snapshot
