@@ -346,6 +346,10 @@ pg_change(struct sink *s, struct sink_slot *sl, const struct sink_change *c)
 	if ((t->gen != s->rel_gen || t->stale) && ((pc->hold.on && group_commit(s, sl, pc) < 0) ||
 	    pgsql_flush(s->impl, pc) < 0 || pgddl_sync(s->impl, pc, t, c->rel, s->rel_gen) < 0))
 		return -1;
+	/* Snapshot rows go by COPY, which cannot be held: the group commits
+	 * first, and the chunk's transaction is sent alone. */
+	if (c->op == 'r' && pc->hold.on && group_commit(s, sl, pc) < 0)
+		return -1;
 	if (pgsql_apply(s->impl, pc, t, c) < 0)
 		return -1;
 	return pghold_full(pc) ? group_commit(s, sl, pc) : 0;
@@ -382,9 +386,7 @@ pg_rollback(struct sink *s, struct sink_slot *sl)
 	if (pc == NULL || !pc->cur)
 		return;
 	pc->cur = 0;
-	pc->batch.tab = NULL;
-	pc->batch.rows = 0;
-	buf_reset(&pc->batch.vals);
+	pgsql_forget(pc);
 	if (pc->hold.on) {
 		pghold_drop(pc);
 		return;
