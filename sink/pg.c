@@ -206,6 +206,14 @@ conn_setup(struct sink *s, struct pg_conn *pc)
 		    pgpipe_msg(pc->c, NULL));
 		return -1;
 	}
+	/* Snapshot rows go by COPY into a temporary table, if we may make one. */
+	r = PQexec(pc->c, "SELECT has_database_privilege(current_database(), 'TEMP')");
+	pc->no_copy = PQresultStatus(r) != PGRES_TUPLES_OK || PQgetvalue(r, 0, 0)[0] != 't';
+	PQclear(r);
+	if (pc->no_copy)
+		log_warn("slot %s: no TEMP privilege on the target database: snapshot rows "
+		    "go as upserts, not by COPY (fix: GRANT TEMP ON DATABASE to the sink's "
+		    "user)", pc->slot);
 	return pgpipe_resume(pc);
 }
 

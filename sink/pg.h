@@ -25,6 +25,7 @@
 #define PG_GROUP	1024	/* source transactions per target transaction, at most */
 #define PG_HOLD		256	/* a held transaction past this many statements */
 #define PG_HOLD_BYTES	(256 * 1024)	/* or bytes of values commits the group */
+#define PG_COPY_KEYS	8	/* integer key columns a COPY into the table checks */
 
 /* A target column as the relation describes it, with its target type. */
 struct pg_col {
@@ -127,8 +128,12 @@ struct pg_conn {
 	int		 unsynced;	/* commits not yet known durable */
 	int		 broken;	/* a failed send: fail the next call */
 	struct pg_batch	 batch;
-	struct pg_tab	*copy;		/* COPY into its staging table open (the
-					 * pipeline is off): snapshot rows of it */
+	struct pg_tab	*copy;		/* COPY of its snapshot rows open (the
+					 * pipeline is off), into its staging table */
+	int		 copy_direct;	/* ... or into it: no key at or past the
+					 * first row's, and rows come in key order */
+	int64_t		 copy_key[PG_COPY_KEYS];	/* direct: the last row's key */
+	int		 no_copy;	/* no TEMP privilege: snapshot rows upsert */
 	uint64_t	 seq;		/* for statement names */
 	struct pg_tab	**tabs;		/* by relid, open addressing */
 	size_t		 ntabs, captabs;
@@ -227,17 +232,23 @@ int pgsql_apply(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t,
 int pgsql_flush(struct pg_sink *p, struct pg_conn *pc);
 /* Forget the batch and abort the COPY (the source transaction rolled back). */
 void pgsql_forget(struct pg_conn *pc);
+/* Key columns of t if all are integers (smallint, integer, bigint; at most
+ * PG_COPY_KEYS), else 0: their order is the same on source and target. */
+size_t pgsql_int_keys(const struct pg_tab *t);
 /* Rows per multi-row upsert into t (at most 65535 parameters). */
 size_t pgsql_batch_rows(const struct pg_tab *t);
 /* The SQL of t's statement kind with mask (see struct pg_var): 'B' / 'X'
  * for the multi-row upsert / delete, 'S' creates t's staging table, 'M'
  * merges it into t (upsert by key; keyless: rows no equal row exists of,
- * once each), 'T' empties it: pure. */
+ * once each), 'T' empties it, 'C' copies into t, 'P' asks whether t has a
+ * key at or past $1, ...: pure. */
 void pgsql_build(const struct pg_tab *t, char kind, const uint8_t *mask, struct buf *out);
 
-/* pgcopy.c: snapshot rows into t's staging table by COPY (text format), the
- * pipeline paused from the first row until pgcopy_end merges them into t
- * and empties it, in the same target transaction. */
+/* pgcopy.c: snapshot rows into t by COPY (text format), the pipeline
+ * paused from the first row until pgcopy_end: straight into t while no row
+ * can conflict (integer keys, none in t at or past the first row's, rows in
+ * ascending key order), else into t's staging table, which pgcopy_end
+ * merges into t and empties, in the same target transaction. */
 int pgcopy_row(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t,
     const struct tuple *new);
 int pgcopy_end(struct pg_sink *p, struct pg_conn *pc);
@@ -248,5 +259,8 @@ void pgcopy_abort(struct pg_conn *pc);
 int pgcopy_line(const struct pg_tab *t, const struct tuple *tup, struct buf *out);
 /* Append v escaped for COPY text format: pure. */
 void pgcopy_escape(struct buf *out, const char *v, size_t len);
+/* tup's integer key (pgsql_int_keys(t) columns) into key: pure.  0, or -1
+ * if a key value is NULL or not a 64-bit integer. */
+int pgcopy_key(const struct pg_tab *t, const struct tuple *tup, int64_t *key);
 
 #endif

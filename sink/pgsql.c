@@ -195,6 +195,43 @@ build_merge(const struct pg_tab *t, struct buf *b)
 	buf_puts(b, ")");
 }
 
+/* Is there a row at or past key ($1, ...) in key order? */
+static void
+build_probe(const struct pg_tab *t, struct buf *b)
+{
+	int n = 0;
+
+	buf_printf(b, "SELECT EXISTS (SELECT 1 FROM %s WHERE (", t->qname);
+	for (size_t i = 0; i < t->ncols; i++)
+		if (t->cols[i].flags & REL_COL_KEY) {
+			buf_puts(b, n ? ", " : "");
+			pgpipe_ident(b, t->cols[i].name);
+			n++;
+		}
+	buf_puts(b, ") >= (");
+	for (int i = 1; i <= n; i++)
+		buf_printf(b, "%s$%d", i > 1 ? ", " : "", i);
+	buf_puts(b, "))");
+}
+
+size_t
+pgsql_int_keys(const struct pg_tab *t)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; t->keyed && i < t->ncols; i++) {
+		const char *type = t->cols[i].type;
+
+		if (!(t->cols[i].flags & REL_COL_KEY))
+			continue;
+		if (strcmp(type, "smallint") != 0 && strcmp(type, "integer") != 0 &&
+		    strcmp(type, "bigint") != 0)
+			return 0;
+		n++;
+	}
+	return n <= PG_COPY_KEYS ? n : 0;
+}
+
 /* Deletes of rows keys: "k IN ($1, ...)", else "(k1 = $1 AND k2 = $2) OR ...". */
 static void
 build_deletes(const struct pg_tab *t, size_t rows, struct buf *b)
@@ -251,6 +288,12 @@ build(const struct pg_tab *t, char kind, size_t rows, const uint8_t *mask, struc
 		build_merge(t, b);
 	} else if (kind == 'T') {
 		buf_printf(b, "TRUNCATE pg_temp.\"%s\"", t->stage);
+	} else if (kind == 'C') {
+		buf_printf(b, "COPY %s (", t->qname);
+		col_list(b, t, "");
+		buf_puts(b, ") FROM STDIN");
+	} else if (kind == 'P') {
+		build_probe(t, b);
 	} else if (kind == 'D') {
 		buf_printf(b, "DELETE FROM %s", t->qname);
 		if (t->keyed) {
@@ -619,7 +662,8 @@ pgsql_apply(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t, const struc
 		if ((p->mask = realloc(p->mask, mlen)) == NULL)
 			fatal(1, "%s: out of memory", __func__);
 	}
-	if (c->op == 'r' && c->new != NULL && t->ncols > 0 && check_width(t, c->new) == 0)
+	if (c->op == 'r' && !pc->no_copy && c->new != NULL && t->ncols > 0 &&
+	    check_width(t, c->new) == 0)
 		return pgcopy_row(p, pc, t, c->new);
 	if (t->keyed && c->new != NULL && check_width(t, c->new) == 0 &&
 	    (c->op == 'c' || c->op == 'r' || (c->op == 'u' && c->old == NULL &&

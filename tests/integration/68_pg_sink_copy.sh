@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# The postgres sink's snapshot rows by COPY and its batched deletes.  A
-# keyed table (text with tabs, newlines and backslashes, bytea, arrays,
-# NULLs; two rows already on the target with stale values) and a keyless
-# one are snapshotted in chunks while the sink is killed with SIGKILL three
-# times inside a chunk's target transaction: twice while its COPY into the
-# staging table is open (the worker, at most 2 MiB ahead of the sink, is
-# slowed by SIGSTOP/SIGCONT, so a COPY stays open long enough to be seen),
-# once while the merge runs (a statement trigger makes it sleep).  An audit
-# trigger on the target must show each row inserted exactly once (a chunk
-# committed twice would update its rows again), the two stale rows updated
-# once, and both tables must equal the source row for row (the keyless one
-# with no duplicates).  Then transactions interleave inserts, deletes and
-# re-inserts of the same keys (single and two-column keys, runs of deletes
-# longer than a batch): the target must end equal to the source.
+# The postgres sink's snapshot rows by COPY and its batched deletes.  Keyed
+# tables (text with tabs, newlines and backslashes, bytea, arrays, NULLs)
+# go straight into the table (snapd) or, when the target holds rows ahead
+# of a chunk (snapk: two stale rows), by a staging table merged by key; a
+# table whose identity key is not the order chunks come in (snapr) turns
+# to the staging table at the first row out of order; a keyless table
+# (snapf) merges rows that are not there yet.  The sink is killed with
+# SIGKILL inside a chunk's target transaction three times: during a COPY
+# into a staging table, during a merge (a statement trigger makes it
+# sleep), during a COPY straight into a table (the worker, at most 2 MiB
+# ahead of the sink, is slowed by SIGSTOP/SIGCONT so a COPY stays open long
+# enough to be seen).  An audit trigger on the target must show each row
+# inserted exactly once (a chunk committed twice would update its rows
+# again), the stale rows updated once, and every table must equal the
+# source row for row (the keyless one with no duplicates).  Then
+# transactions interleave inserts, deletes and re-inserts of the same keys
+# (single and two-column keys, runs of deletes longer than a batch): the
+# target must end equal to the source.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../pgcdc.sh"
 . "$(dirname "$0")/../pgtarget.sh"
@@ -22,12 +26,16 @@ t_setup
 t_target_start
 
 DDL="CREATE TABLE public.snapk (id int PRIMARY KEY, v text, b bytea, a text[], n numeric);
+CREATE TABLE public.snapd (LIKE public.snapk INCLUDING ALL);
+CREATE TABLE public.snapr (id int PRIMARY KEY, u int NOT NULL UNIQUE, v text);
+ALTER TABLE public.snapr REPLICA IDENTITY USING INDEX snapr_u_key;
 CREATE TABLE public.snapf (x int, y text);
 CREATE TABLE public.mk (a int, b text, v text, PRIMARY KEY (a, b))"
 t_sql "$DDL; ALTER TABLE public.snapf REPLICA IDENTITY FULL"
 t_sql "INSERT INTO snapk SELECT g, 'row ' || g || E'\t\\\\ \n\r' || repeat('x', 900),
   decode(md5(g::text), 'hex'), ARRAY[E'a\tb', NULL, 'c\"d', E'\\\\N'],
   CASE WHEN g % 10 = 0 THEN NULL ELSE g * 1.5 END FROM generate_series(1, $ROWS) g"
+t_sql "INSERT INTO snapd SELECT * FROM snapk; INSERT INTO snapr SELECT g, -g, 'r' || g FROM generate_series(1, 6000) g"
 t_sql "INSERT INTO snapf SELECT g, CASE WHEN g % 7 = 0 THEN NULL ELSE E'f\t' || g END
   FROM generate_series(1, 12000) g"
 t_sql "INSERT INTO mk SELECT g % 50, 'k' || g, 'v' || g FROM generate_series(1, 400) g"
@@ -36,14 +44,17 @@ t_sql "INSERT INTO mk SELECT g % 50, 'k' || g, 'v' || g FROM generate_series(1, 
 t_tsql "$DDL; INSERT INTO snapk (id, v) VALUES (5, 'stale'), (29999, 'stale');
 CREATE TABLE applied (n bigserial PRIMARY KEY, op text, id int);
 CREATE FUNCTION audit() RETURNS trigger LANGUAGE plpgsql AS \$\$ BEGIN
-  INSERT INTO applied (op, id) VALUES (lower(left(TG_OP, 1)), NEW.id); RETURN NULL; END \$\$;
+  INSERT INTO applied (op, id) VALUES (TG_TABLE_NAME || ' ' || lower(left(TG_OP, 1)), NEW.id);
+  RETURN NULL; END \$\$;
 CREATE TRIGGER audit AFTER INSERT OR UPDATE ON public.snapk FOR EACH ROW EXECUTE FUNCTION audit();
+CREATE TRIGGER audit AFTER INSERT OR UPDATE ON public.snapd FOR EACH ROW EXECUTE FUNCTION audit();
+CREATE TRIGGER audit AFTER INSERT OR UPDATE ON public.snapr FOR EACH ROW EXECUTE FUNCTION audit();
 CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS \$\$ BEGIN
   PERFORM pg_sleep(0.8); RETURN NULL; END \$\$;
 CREATE TRIGGER slow BEFORE INSERT ON public.snapk FOR EACH STATEMENT EXECUTE FUNCTION slow()"
 
 T_CFG_EXTRA="snapshot = { mode = \"initial\"; chunk_rows = $CHUNK; }; max_unacked_bytes = 2097152;" \
-	t_pg_sink_config snapc "public.snapk public.snapf public.mk"
+	t_pg_sink_config snapc "public.snapk public.snapd public.snapr public.snapf public.mk"
 t_pgcdc_start
 
 # The sink's statement on the target right now ("" none).
@@ -62,7 +73,7 @@ throttle() {
 throttle 2>/dev/null &
 throttler=$!
 t_track "$throttler"
-for what in "COPY pg_temp" "INSERT INTO \"public\".\"snapk\"" "COPY pg_temp"; do
+for what in "COPY pg_temp" "INSERT INTO \"public\".\"snapk\"" "COPY \"public\".\"snapd\""; do
 	t_wait_for 60 '[[ "$(sink_query)" == "$what"* ]]'
 	pid=$(t_child_pid sink pg)
 	kill -9 "$pid"
@@ -73,21 +84,19 @@ kill "$throttler" 2>/dev/null || true
 wait "$throttler" 2>/dev/null || true
 w=$(t_child_pid worker snapc)
 [ -z "$w" ] || kill -CONT "$w"
-t_wait_for 120 'grep -q "snapshot of public.snapf done" "$T_DIR/pgcdc.log" &&
-	grep -q "snapshot of public.snapk done" "$T_DIR/pgcdc.log" && t_same_table public.snapk'
-t_assert_same_table public.snapk
-t_assert_same_table public.snapf
-t_assert_same_table public.mk
+t_wait_for 120 'grep -q "snapshot of public.mk done" "$T_DIR/pgcdc.log" && t_same_table public.mk'
+for t in snapk snapd snapr snapf mk; do t_assert_same_table "public.$t"; done
 t_assert_eq "0" "$(t_tsql "SELECT count(*) FROM (SELECT x, y FROM snapf GROUP BY x, y HAVING count(*) > 1) d")" \
 	"rows of the keyless table on the target twice"
-t_assert_eq "i $((ROWS - 2)) $((ROWS - 2))|u 2 2" "$(t_tsql "SELECT string_agg(op || ' ' || c || ' ' || ids, '|' ORDER BY op)
-  FROM (SELECT op, count(*) c, count(DISTINCT id) ids FROM applied GROUP BY op) s")" \
-	"row changes of the snapshot on the target (op, count, distinct ids)"
-t_assert_eq "5,29999" "$(t_tsql "SELECT string_agg(id::text, ',' ORDER BY id) FROM applied WHERE op = 'u'")" \
-	"rows the snapshot replaced"
+t_assert_eq "snapd i $ROWS $ROWS|snapk i $((ROWS - 2)) $((ROWS - 2))|snapk u 2 2|snapr i 6000 6000" \
+	"$(t_tsql "SELECT string_agg(op || ' ' || c || ' ' || ids, '|' ORDER BY op)
+	  FROM (SELECT op, count(*) c, count(DISTINCT id) ids FROM applied GROUP BY op) s")" \
+	"row changes of the snapshot on the target (table op, count, distinct ids)"
+t_assert_eq "5,29999" "$(t_tsql "SELECT string_agg(id::text, ',' ORDER BY id) FROM applied
+  WHERE op = 'snapk u'")" "rows the snapshot replaced"
 n=$(t_tsql "SELECT count(*) FROM pg_class WHERE relname LIKE 'pgcdc_stage_%' AND relpersistence = 't'")
 [ "$n" -ge 2 ] || t_fail "the sink's staging tables: $n (snapshot rows did not go by COPY)"
-echo "snapshot: $ROWS + 12000 rows once each across 3 kills; $n staging tables"
+echo "snapshot: 2 x $ROWS + 6000 + 12000 rows once each across 3 kills; $n staging tables"
 
 # Inserts, deletes and re-inserts of the same keys in one transaction, runs
 # of deletes of 150 rows (batches of 64, 64, 16, 4, 2), keys of two columns.

@@ -4,7 +4,8 @@
  * the statements that apply changes (pgsql_build: keys, unchanged TOAST
  * masks, keyless whole-row matching, parameter numbering, multi-row
  * deletes, the staging table of snapshot rows and its merge), COPY text
- * lines (pgcopy_line, pgcopy_escape) and the type names kept from Type
+ * lines (pgcopy_line, pgcopy_escape), integer keys of rows that may go
+ * straight into a table (pgcopy_key) and the type names kept from Type
  * messages (types_name).
  */
 #include <stdarg.h>
@@ -256,6 +257,53 @@ test_build_stage(void **state)
 	    "CAST(x.\"j\" AS text) IS NOT DISTINCT FROM CAST(s.\"j\" AS text))");
 }
 
+/* Straight COPY into a table with integer keys: the statement, the probe
+ * for rows at or past a key, the keys read from a row. */
+static void
+test_copy_direct(void **state)
+{
+	static struct pg_col cols5[] = {
+		{ "v", "text", 25, -1, 0 }, { "a", "bigint", 20, -1, REL_COL_KEY },
+		{ "b", "smallint", 21, -1, REL_COL_KEY },
+	};
+	struct pg_tab t = { .qname = "\"s\".\"t\"", .ncols = 3, .cols = cols5, .keyed = 1 };
+	struct pg_tab k = { .qname = "\"s\".\"k\"", .ncols = 3, .cols = cols3, .keyed = 1 };
+	struct tuple_col c[3] = {
+		{ 't', 1, (const uint8_t *)"x" }, { 't', 20, (const uint8_t *)"-9223372036854775808" },
+		{ 't', 2, (const uint8_t *)"42" },
+	};
+	struct tuple tup = { .ncols = 3, .cap = 3, .cols = c };
+	int64_t key[PG_COPY_KEYS];
+
+	(void)state;
+	assert_string_equal(build(&t, 'C', 0), "COPY \"s\".\"t\" (\"v\", \"a\", \"b\") FROM STDIN");
+	assert_string_equal(build(&t, 'P', 0),
+	    "SELECT EXISTS (SELECT 1 FROM \"s\".\"t\" WHERE (\"a\", \"b\") >= ($1, $2))");
+	assert_int_equal(pgsql_int_keys(&t), 2);
+	assert_int_equal(pgsql_int_keys(&k), 1);	/* integer id */
+	cols3[0].type = "text";
+	assert_int_equal(pgsql_int_keys(&k), 0);	/* a text key sorts by collation */
+	cols3[0].type = "integer";
+	k.keyed = 0;
+	assert_int_equal(pgsql_int_keys(&k), 0);
+	assert_int_equal(pgcopy_key(&t, &tup, key), 0);
+	assert_true(key[0] == INT64_MIN && key[1] == 42);
+	c[1].data = (const uint8_t *)"9223372036854775807";
+	c[1].len = 19;
+	assert_int_equal(pgcopy_key(&t, &tup, key), 0);
+	assert_true(key[0] == INT64_MAX);
+	c[1].data = (const uint8_t *)"9223372036854775808";	/* too big */
+	assert_int_equal(pgcopy_key(&t, &tup, key), -1);
+	c[1].data = (const uint8_t *)"-";
+	c[1].len = 1;
+	assert_int_equal(pgcopy_key(&t, &tup, key), -1);
+	c[1].data = (const uint8_t *)"1e5";
+	c[1].len = 3;
+	assert_int_equal(pgcopy_key(&t, &tup, key), -1);
+	c[1].kind = 'n';
+	assert_int_equal(pgcopy_key(&t, &tup, key), -1);
+}
+
 static const char *
 escape(const char *v)
 {
@@ -347,6 +395,7 @@ main(void)
 		cmocka_unit_test(test_build_stage),
 		cmocka_unit_test(test_copy_escape),
 		cmocka_unit_test(test_copy_line),
+		cmocka_unit_test(test_copy_direct),
 		cmocka_unit_test(test_types_name),
 	};
 
