@@ -227,7 +227,8 @@ copy_finish(struct pg_conn *pc, const char *abort)
 		return copy_failed(pc, t, "ending the COPY of snapshot rows into", NULL);
 	while ((r = PQgetResult(pc->c)) != NULL) {
 		if (abort == NULL && rc == 0 && PQresultStatus(r) != PGRES_COMMAND_OK)
-			rc = copy_failed(pc, t, "COPY of snapshot rows into the staging table of", r);
+			rc = copy_failed(pc, t, pc->copy_direct ? "COPY of snapshot rows into" :
+			    "COPY of snapshot rows into the staging table of", r);
 		PQclear(r);
 	}
 	if (pgpipe_resume(pc) < 0)
