@@ -430,6 +430,20 @@ chunkpos(struct sink *s, struct sink_slot *sl, const char *table)
 	return cp;
 }
 
+/* "schema.table" into out (len bytes); its length, or -1 if too long. */
+static int
+table_name(char *out, size_t len, const struct rel *rel)
+{
+	size_t ls = strlen(rel->schema), lt = strlen(rel->table);
+
+	if (ls + lt + 2 > len)
+		return -1;
+	memcpy(out, rel->schema, ls);
+	out[ls] = '.';
+	memcpy(out + ls + 1, rel->table, lt + 1);
+	return (int)(ls + lt + 1);
+}
+
 /* A snapshot row: op r, once per chunk of a table.  Its chunk becomes applied
  * at the transaction's COMMIT, never before. */
 static int
@@ -456,8 +470,8 @@ apply_row(struct sink *s, struct sink_slot *sl, const struct wire_rec *rec)
 		slot_break(s, sl, at, "snapshot row for a relation never described");
 		return 0;
 	}
-	n = snprintf(table, sizeof(table), "%s.%s", c.rel->schema, c.rel->table);
-	if (n < 0 || (size_t)n >= sizeof(table)) {	/* never from PostgreSQL */
+	n = table_name(table, sizeof(table), c.rel);	/* not snprintf: per row */
+	if (n < 0) {	/* never from PostgreSQL */
 		slot_break(s, sl, at, "snapshot row for a relation with a name too long");
 		return 0;
 	}

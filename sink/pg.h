@@ -133,6 +133,7 @@ struct pg_conn {
 	int		 copy_direct;	/* ... or into it: no key at or past the
 					 * first row's, and rows come in key order */
 	int64_t		 copy_key[PG_COPY_KEYS];	/* direct: the last row's key */
+	size_t		 copy_nkeys;	/* pgsql_int_keys of the table */
 	int		 no_copy;	/* no TEMP privilege: snapshot rows upsert */
 	uint64_t	 seq;		/* for statement names */
 	struct pg_tab	**tabs;		/* by relid, open addressing */

@@ -20,25 +20,26 @@
 #include "common/log.h"
 #include "sink/pg.h"
 
+/* The escape letter of each byte COPY text format escapes, else 0. */
+static const char escapes[256] = { ['\\'] = '\\', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't' };
+
 void
 pgcopy_escape(struct buf *out, const char *v, size_t len)
 {
+	size_t run = 0;
+
 	buf_reserve(out, len + 8);
 	for (size_t i = 0; i < len; i++) {
-		char c = v[i], e;
+		char e = escapes[(uint8_t)v[i]];
 
-		switch (c) {
-		case '\\': e = '\\'; break;
-		case '\n': e = 'n'; break;
-		case '\r': e = 'r'; break;
-		case '\t': e = 't'; break;
-		default:
-			buf_putc(out, c);
+		if (e == 0)
 			continue;
-		}
+		buf_append(out, v + run, i - run);	/* the plain bytes before it */
 		buf_putc(out, '\\');
 		buf_putc(out, e);
+		run = i + 1;
 	}
+	buf_append(out, v + run, len - run);
 }
 
 int
@@ -98,8 +99,9 @@ copy_failed(struct pg_conn *pc, const struct pg_tab *t, const char *what, const 
 	return -1;
 }
 
-int
-pgcopy_key(const struct pg_tab *t, const struct tuple *tup, int64_t *key)
+/* pgcopy_key with t's integer key columns counted already (n). */
+static int
+pgcopy_key_n(const struct pg_tab *t, const struct tuple *tup, int64_t *key, size_t n)
 {
 	size_t k = 0;
 
@@ -123,7 +125,13 @@ pgcopy_key(const struct pg_tab *t, const struct tuple *tup, int64_t *key)
 			return -1;
 		key[k++] = neg ? (int64_t)(0 - v) : (int64_t)v;
 	}
-	return k > 0 && k == pgsql_int_keys(t) ? 0 : -1;
+	return k > 0 && k == n ? 0 : -1;
+}
+
+int
+pgcopy_key(const struct pg_tab *t, const struct tuple *tup, int64_t *key)
+{
+	return pgcopy_key_n(t, tup, key, pgsql_int_keys(t));
 }
 
 /* Does new's key come after the last row's (then it goes straight in)? */
@@ -131,9 +139,9 @@ static int
 key_after(struct pg_conn *pc, const struct pg_tab *t, const struct tuple *new)
 {
 	int64_t key[PG_COPY_KEYS];
-	size_t n = pgsql_int_keys(t);
+	size_t n = pc->copy_nkeys;
 
-	if (pgcopy_key(t, new, key) < 0)
+	if (pgcopy_key_n(t, new, key, n) < 0)
 		return 0;
 	for (size_t i = 0; i < n; i++)
 		if (key[i] != pc->copy_key[i]) {
@@ -211,6 +219,7 @@ copy_start(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t, const struct
 	PQclear(r);
 	pc->copy = t;
 	pc->copy_direct = direct;
+	pc->copy_nkeys = pgsql_int_keys(t);
 	return 0;
 }
 
