@@ -206,6 +206,14 @@ conn_setup(struct sink *s, struct pg_conn *pc)
 		    pgpipe_msg(pc->c, NULL));
 		return -1;
 	}
+	/* Snapshot rows go by COPY into a temporary table, if we may make one. */
+	r = PQexec(pc->c, "SELECT has_database_privilege(current_database(), 'TEMP')");
+	pc->no_copy = PQresultStatus(r) != PGRES_TUPLES_OK || PQgetvalue(r, 0, 0)[0] != 't';
+	PQclear(r);
+	if (pc->no_copy)
+		log_warn("slot %s: no TEMP privilege on the target database: snapshot rows "
+		    "go as upserts, not by COPY (fix: GRANT TEMP ON DATABASE to the sink's "
+		    "user)", pc->slot);
 	return pgpipe_resume(pc);
 }
 
@@ -346,6 +354,10 @@ pg_change(struct sink *s, struct sink_slot *sl, const struct sink_change *c)
 	if ((t->gen != s->rel_gen || t->stale) && ((pc->hold.on && group_commit(s, sl, pc) < 0) ||
 	    pgsql_flush(s->impl, pc) < 0 || pgddl_sync(s->impl, pc, t, c->rel, s->rel_gen) < 0))
 		return -1;
+	/* Snapshot rows go by COPY, which cannot be held: the group commits
+	 * first, and the chunk's transaction is sent alone. */
+	if (c->op == 'r' && pc->hold.on && group_commit(s, sl, pc) < 0)
+		return -1;
 	if (pgsql_apply(s->impl, pc, t, c) < 0)
 		return -1;
 	return pghold_full(pc) ? group_commit(s, sl, pc) : 0;
@@ -382,9 +394,7 @@ pg_rollback(struct sink *s, struct sink_slot *sl)
 	if (pc == NULL || !pc->cur)
 		return;
 	pc->cur = 0;
-	pc->batch.tab = NULL;
-	pc->batch.rows = 0;
-	buf_reset(&pc->batch.vals);
+	pgsql_forget(pc);
 	if (pc->hold.on) {
 		pghold_drop(pc);
 		return;

@@ -2,8 +2,8 @@
  * pg: internals of the postgres sink, shared by pg.c (sink ops, positions,
  * group commit), pgpipe.c (pipelined statements and their results), pghold.c
  * (a source transaction held until its COMMIT joins a group), pgddl.c
- * (target tables that follow the source relations) and pgsql.c (the
- * statements that apply a change).  One target connection per source slot,
+ * (target tables that follow the source relations), pgsql.c (the
+ * statements that apply a change) and pgcopy.c (snapshot rows by COPY).  One target connection per source slot,
  * so an open transaction of one slot never holds back another's commit.
  */
 #ifndef PGCDC_SINK_PG_H
@@ -25,6 +25,7 @@
 #define PG_GROUP	1024	/* source transactions per target transaction, at most */
 #define PG_HOLD		256	/* a held transaction past this many statements */
 #define PG_HOLD_BYTES	(256 * 1024)	/* or bytes of values commits the group */
+#define PG_COPY_KEYS	8	/* integer key columns a COPY into the table checks */
 
 /* A target column as the relation describes it, with its target type. */
 struct pg_col {
@@ -36,11 +37,11 @@ struct pg_col {
 };
 
 /* A prepared statement of a table: kind 'I' insert/upsert, 'U' update,
- * 'D' delete; mask: 2 * ncols bits, the new then the old tuple's columns
+ * 'D' delete, 'B' / 'X' multi-row upsert / delete; mask: 2 * ncols bits, the new then the old tuple's columns
  * left out because they are unchanged TOAST ('u'). */
 struct pg_var {
 	char		 kind;
-	uint16_t	 rows;		/* 'B': rows it upserts */
+	uint16_t	 rows;		/* 'B', 'X': rows it upserts / deletes */
 	uint8_t		*mask;
 	char		 name[24];
 };
@@ -60,6 +61,7 @@ struct pg_tab {
 	int		 stale;		/* a rollback may have undone DDL: re-read */
 	struct pg_var	*vars;
 	size_t		 nvars;
+	char		 stage[32];	/* its staging table in pg_temp ("" none) */
 };
 
 /* A statement whose result is still to come (for the error line), or a
@@ -71,14 +73,17 @@ struct pg_pend {
 };
 
 /* Consecutive upserts (inserts, updates of whole rows) into one keyed
- * table, sent as multi-row upserts (of PG_BATCH rows, fewer ones as powers
- * of two); a row whose key is in the batch already, or any other statement,
- * sends the batch first. */
+ * table, or consecutive deletes from one, sent as multi-row upserts /
+ * deletes (of PG_BATCH rows, fewer ones as powers of two); an upsert whose
+ * key is in the batch already, or any other statement, sends the batch
+ * first, so statements keep the source order. */
 struct pg_batch {
 	struct pg_tab	*tab;		/* NULL: empty */
+	char		 kind;		/* 'I' upserts (every column), 'D' deletes (keys) */
+	size_t		 width;		/* values per row */
 	size_t		 rows;
 	struct buf	 vals;		/* parameter bytes */
-	size_t		*offs;		/* rows * ncols offsets, SIZE_MAX null */
+	size_t		*offs;		/* rows * width offsets, SIZE_MAX null */
 	size_t		 cap;
 };
 
@@ -123,6 +128,13 @@ struct pg_conn {
 	int		 unsynced;	/* commits not yet known durable */
 	int		 broken;	/* a failed send: fail the next call */
 	struct pg_batch	 batch;
+	struct pg_tab	*copy;		/* COPY of its snapshot rows open (the
+					 * pipeline is off), into its staging table */
+	int		 copy_direct;	/* ... or into it: no key at or past the
+					 * first row's, and rows come in key order */
+	int64_t		 copy_key[PG_COPY_KEYS];	/* direct: the last row's key */
+	size_t		 copy_nkeys;	/* pgsql_int_keys of the table */
+	int		 no_copy;	/* no TEMP privilege: snapshot rows upsert */
 	uint64_t	 seq;		/* for statement names */
 	struct pg_tab	**tabs;		/* by relid, open addressing */
 	size_t		 ntabs, captabs;
@@ -213,15 +225,43 @@ int pgddl_plan(const char *qname, int exists, const char *pkname,
     size_t nwant, int keyed, struct buf *out);
 
 /* pgsql.c: queue the statement that applies c to t (op c, r, u, d, t);
- * inserts into a keyed table wait in pc's batch. */
+ * upserts into and deletes from a keyed table wait in pc's batch, snapshot
+ * rows (op r) go into pc's COPY (pgcopy.c; pc must not hold). */
 int pgsql_apply(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t,
     const struct sink_change *c);
-/* Send the batched inserts (before any other statement on pc). */
+/* End the COPY and send the batched rows (before any other statement). */
 int pgsql_flush(struct pg_sink *p, struct pg_conn *pc);
+/* Forget the batch and abort the COPY (the source transaction rolled back). */
+void pgsql_forget(struct pg_conn *pc);
+/* Key columns of t if all are integers (smallint, integer, bigint; at most
+ * PG_COPY_KEYS), else 0: their order is the same on source and target. */
+size_t pgsql_int_keys(const struct pg_tab *t);
 /* Rows per multi-row upsert into t (at most 65535 parameters). */
 size_t pgsql_batch_rows(const struct pg_tab *t);
-/* The SQL of t's statement kind with mask (see struct pg_var), 'B' for the
- * multi-row upsert: pure. */
+/* The SQL of t's statement kind with mask (see struct pg_var): 'B' / 'X'
+ * for the multi-row upsert / delete, 'S' creates t's staging table, 'M'
+ * merges it into t (upsert by key; keyless: rows no equal row exists of,
+ * once each), 'T' empties it, 'C' copies into t, 'P' asks whether t has a
+ * key at or past $1, ...: pure. */
 void pgsql_build(const struct pg_tab *t, char kind, const uint8_t *mask, struct buf *out);
+
+/* pgcopy.c: snapshot rows into t by COPY (text format), the pipeline
+ * paused from the first row until pgcopy_end: straight into t while no row
+ * can conflict (integer keys, none in t at or past the first row's, rows in
+ * ascending key order), else into t's staging table, which pgcopy_end
+ * merges into t and empties, in the same target transaction. */
+int pgcopy_row(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t,
+    const struct tuple *new);
+int pgcopy_end(struct pg_sink *p, struct pg_conn *pc);
+/* End an open COPY with an error (nothing merged); the pipeline resumes. */
+void pgcopy_abort(struct pg_conn *pc);
+/* Append tup as one line of COPY text format (tab-separated, \N for NULL,
+ * newline-terminated): pure.  -1 if a value is not text or NULL (logged). */
+int pgcopy_line(const struct pg_tab *t, const struct tuple *tup, struct buf *out);
+/* Append v escaped for COPY text format: pure. */
+void pgcopy_escape(struct buf *out, const char *v, size_t len);
+/* tup's integer key (pgsql_int_keys(t) columns) into key: pure.  0, or -1
+ * if a key value is NULL or not a 64-bit integer. */
+int pgcopy_key(const struct pg_tab *t, const struct tuple *tup, int64_t *key);
 
 #endif

@@ -352,6 +352,7 @@ pgddl_tab_clear(struct pg_conn *pc, struct pg_tab *t, int dealloc)
 	free(t->vars);
 	t->vars = NULL;
 	t->nvars = 0;
+	t->stage[0] = '\0';	/* a new shape, or rolled back: made again */
 	for (size_t i = 0; i < t->ncols; i++) {
 		free(t->cols[i].name);
 		free(t->cols[i].type);

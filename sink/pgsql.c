@@ -4,10 +4,12 @@
  * UPDATE leaves out of its SET list), then executed with the tuple's text
  * values as parameters.  Keyed tables: upsert by key (runs of them as
  * multi-row upserts), update (of some columns, or of the key) and delete by
- * key.  Keyless (REPLICA IDENTITY FULL without a key): insert unless an
- * equal row exists, update and delete one row equal to the old tuple, each
- * column compared by its text form with IS NOT DISTINCT FROM (types without
- * an equality operator, NULLs).  No allocation per change once warm.
+ * key (runs of them as multi-row deletes).  Keyless (REPLICA IDENTITY FULL
+ * without a key): insert unless an equal row exists, update and delete one
+ * row equal to the old tuple, each column compared by its text form with IS
+ * NOT DISTINCT FROM (types without an equality operator, NULLs).  Snapshot
+ * rows go by COPY (pgcopy.c), merged by statements built here with the same
+ * semantics.  No allocation per change once warm.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -23,11 +25,28 @@ bit(const uint8_t *m, size_t i)
 	return m[i >> 3] >> (i & 7) & 1;
 }
 
+/* Column i's value: the staging table's (n 0), else parameter n, cast to
+ * the column's type if cast. */
+static void
+stage_col(struct buf *b, const struct pg_tab *t, size_t i, int n, int cast)
+{
+	if (n == 0) {
+		buf_puts(b, "s.");
+		pgpipe_ident(b, t->cols[i].name);
+	} else if (cast) {
+		buf_printf(b, "CAST($%d AS %s)", n, t->cols[i].type);
+	} else {
+		buf_printf(b, "$%d", n);
+	}
+}
+
 /* "CAST(CAST($n AS type) AS text)" compares values of any type as the
  * target writes them; both sides go through the same cast.  The indexed
- * column is compared with = first, so the index finds the candidates. */
+ * column is compared with = first, so the index finds the candidates.
+ * stage: the values are the staging table's columns (s), not parameters. */
 static void
-match(struct buf *b, const struct pg_tab *t, const uint8_t *mask, size_t off, int *n)
+match(struct buf *b, const struct pg_tab *t, const uint8_t *mask, size_t off, int *n,
+    int stage)
 {
 	const char *sep = "";
 
@@ -38,14 +57,19 @@ match(struct buf *b, const struct pg_tab *t, const uint8_t *mask, size_t off, in
 		if ((int)i == t->match_col) {
 			buf_puts(b, "(x.");
 			pgpipe_ident(b, t->cols[i].name);
-			buf_printf(b, " = CAST($%d AS %s) OR x.", *n + 1, t->cols[i].type);
+			buf_puts(b, " = ");
+			stage_col(b, t, i, stage ? 0 : *n + 1, 1);
+			buf_puts(b, " OR x.");
 			pgpipe_ident(b, t->cols[i].name);
-			buf_printf(b, " IS NULL AND $%d IS NULL) AND ", *n + 1);
+			buf_puts(b, " IS NULL AND ");
+			stage_col(b, t, i, stage ? 0 : *n + 1, 0);
+			buf_puts(b, " IS NULL) AND ");
 		}
 		buf_puts(b, "CAST(x.");
 		pgpipe_ident(b, t->cols[i].name);
-		buf_printf(b, " AS text) IS NOT DISTINCT FROM CAST(CAST($%d AS %s) AS text)",
-		    ++*n, t->cols[i].type);
+		buf_puts(b, " AS text) IS NOT DISTINCT FROM CAST(");
+		stage_col(b, t, i, stage ? 0 : ++*n, 1);
+		buf_puts(b, " AS text)");
 		sep = " AND ";
 	}
 	if (*sep == '\0')
@@ -68,12 +92,13 @@ key_match(struct buf *b, const struct pg_tab *t, int *n)
 	}
 }
 
+/* The column list, each prefixed with alias (a "x." form) if not "". */
 static void
-col_list(struct buf *b, const struct pg_tab *t)
+col_list(struct buf *b, const struct pg_tab *t, const char *alias)
 {
 	for (size_t i = 0; i < t->ncols; i++) {
-		if (i > 0)
-			buf_puts(b, ", ");
+		buf_puts(b, i > 0 ? ", " : "");
+		buf_puts(b, alias);
 		pgpipe_ident(b, t->cols[i].name);
 	}
 }
@@ -86,30 +111,13 @@ pgsql_batch_rows(const struct pg_tab *t)
 	return most < PG_BATCH ? most : PG_BATCH;
 }
 
+/* " ON CONFLICT (keys) DO UPDATE SET c = EXCLUDED.c, ..." (DO NOTHING when
+ * every column is a key). */
 static void
-build_insert(const struct pg_tab *t, size_t rows, struct buf *b)
+on_conflict(const struct pg_tab *t, struct buf *b)
 {
 	const char *sep = " DO UPDATE SET ";
-	int n = 0;
 
-	buf_printf(b, "INSERT INTO %s (", t->qname);
-	col_list(b, t);
-	if (!t->keyed) {
-		buf_puts(b, ") SELECT ");
-		for (size_t i = 0; i < t->ncols; i++)
-			buf_printf(b, "%sCAST($%zu AS %s)", i ? ", " : "", i + 1, t->cols[i].type);
-		buf_printf(b, " WHERE NOT EXISTS (SELECT 1 FROM %s x WHERE ", t->qname);
-		match(b, t, NULL, 0, &n);
-		buf_puts(b, ")");
-		return;
-	}
-	buf_puts(b, ") VALUES ");
-	for (size_t r = 0; r < rows; r++) {
-		buf_puts(b, r ? ", (" : "(");
-		for (size_t i = 0; i < t->ncols; i++)
-			buf_printf(b, "%s$%d", i ? ", " : "", ++n);
-		buf_puts(b, ")");
-	}
 	buf_puts(b, " ON CONFLICT (");
 	for (size_t i = 0, k = 0; i < t->ncols; i++) {
 		if (!(t->cols[i].flags & REL_COL_KEY))
@@ -131,12 +139,133 @@ build_insert(const struct pg_tab *t, size_t rows, struct buf *b)
 		buf_puts(b, " DO NOTHING");
 }
 
+static void
+build_insert(const struct pg_tab *t, size_t rows, struct buf *b)
+{
+	int n = 0;
+
+	buf_printf(b, "INSERT INTO %s (", t->qname);
+	col_list(b, t, "");
+	if (!t->keyed) {
+		buf_puts(b, ") SELECT ");
+		for (size_t i = 0; i < t->ncols; i++)
+			buf_printf(b, "%sCAST($%zu AS %s)", i ? ", " : "", i + 1, t->cols[i].type);
+		buf_printf(b, " WHERE NOT EXISTS (SELECT 1 FROM %s x WHERE ", t->qname);
+		match(b, t, NULL, 0, &n, 0);
+		buf_puts(b, ")");
+		return;
+	}
+	buf_puts(b, ") VALUES ");
+	for (size_t r = 0; r < rows; r++) {
+		buf_puts(b, r ? ", (" : "(");
+		for (size_t i = 0; i < t->ncols; i++)
+			buf_printf(b, "%s$%d", i ? ", " : "", ++n);
+		buf_puts(b, ")");
+	}
+	on_conflict(t, b);
+}
+
+/* The staging table's rows into t: upserts by key; keyless, the rows no
+ * equal row exists of, each once (as row by row inserts would leave it). */
+static void
+build_merge(const struct pg_tab *t, struct buf *b)
+{
+	int n = 0;
+
+	buf_printf(b, "INSERT INTO %s (", t->qname);
+	col_list(b, t, "");
+	if (t->keyed) {
+		buf_puts(b, ") SELECT ");
+		col_list(b, t, "");
+		buf_printf(b, " FROM pg_temp.\"%s\"", t->stage);
+		on_conflict(t, b);
+		return;
+	}
+	buf_puts(b, ") SELECT DISTINCT ON (");
+	for (size_t i = 0; i < t->ncols; i++) {
+		buf_puts(b, i ? ", CAST(s." : "CAST(s.");
+		pgpipe_ident(b, t->cols[i].name);
+		buf_puts(b, " AS text)");
+	}
+	buf_puts(b, ") ");
+	col_list(b, t, "s.");
+	buf_printf(b, " FROM pg_temp.\"%s\" s WHERE NOT EXISTS (SELECT 1 FROM %s x WHERE ",
+	    t->stage, t->qname);
+	match(b, t, NULL, 0, &n, 1);
+	buf_puts(b, ")");
+}
+
+/* Is there a row at or past key ($1, ...) in key order? */
+static void
+build_probe(const struct pg_tab *t, struct buf *b)
+{
+	int n = 0;
+
+	buf_printf(b, "SELECT EXISTS (SELECT 1 FROM %s WHERE (", t->qname);
+	for (size_t i = 0; i < t->ncols; i++)
+		if (t->cols[i].flags & REL_COL_KEY) {
+			buf_puts(b, n ? ", " : "");
+			pgpipe_ident(b, t->cols[i].name);
+			n++;
+		}
+	buf_puts(b, ") >= (");
+	for (int i = 1; i <= n; i++)
+		buf_printf(b, "%s$%d", i > 1 ? ", " : "", i);
+	buf_puts(b, "))");
+}
+
+size_t
+pgsql_int_keys(const struct pg_tab *t)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; t->keyed && i < t->ncols; i++) {
+		const char *type = t->cols[i].type;
+
+		if (!(t->cols[i].flags & REL_COL_KEY))
+			continue;
+		if (strcmp(type, "smallint") != 0 && strcmp(type, "integer") != 0 &&
+		    strcmp(type, "bigint") != 0)
+			return 0;
+		n++;
+	}
+	return n <= PG_COPY_KEYS ? n : 0;
+}
+
+/* Deletes of rows keys: "k IN ($1, ...)", else "(k1 = $1 AND k2 = $2) OR ...". */
+static void
+build_deletes(const struct pg_tab *t, size_t rows, struct buf *b)
+{
+	size_t key = 0, nkeys = 0;
+	int n = 0;
+
+	for (size_t i = 0; i < t->ncols; i++)
+		if (t->cols[i].flags & REL_COL_KEY) {
+			key = i;
+			nkeys++;
+		}
+	buf_printf(b, "DELETE FROM %s WHERE ", t->qname);
+	if (nkeys == 1) {
+		pgpipe_ident(b, t->cols[key].name);
+		buf_puts(b, " IN (");
+		for (size_t r = 0; r < rows; r++)
+			buf_printf(b, "%s$%d", r ? ", " : "", ++n);
+		buf_puts(b, ")");
+		return;
+	}
+	for (size_t r = 0; r < rows; r++) {
+		buf_puts(b, r ? " OR (" : "(");
+		key_match(b, t, &n);
+		buf_puts(b, ")");
+	}
+}
+
 /* One row of a keyless table equal to the old tuple, by ctid. */
 static void
 one_row(const struct pg_tab *t, const uint8_t *mask, int *n, struct buf *b)
 {
 	buf_printf(b, " WHERE ctid = (SELECT ctid FROM %s x WHERE ", t->qname);
-	match(b, t, mask, t->ncols, n);
+	match(b, t, mask, t->ncols, n, 0);
 	buf_puts(b, " LIMIT 1)");
 }
 
@@ -149,6 +278,22 @@ build(const struct pg_tab *t, char kind, size_t rows, const uint8_t *mask, struc
 	buf_reset(b);
 	if (kind == 'I' || kind == 'B') {
 		build_insert(t, kind == 'B' ? rows : 1, b);
+	} else if (kind == 'X') {
+		build_deletes(t, rows, b);
+	} else if (kind == 'S') {
+		buf_printf(b, "CREATE TEMP TABLE \"%s\" AS SELECT ", t->stage);
+		col_list(b, t, "");
+		buf_printf(b, " FROM %s WITH NO DATA", t->qname);
+	} else if (kind == 'M') {
+		build_merge(t, b);
+	} else if (kind == 'T') {
+		buf_printf(b, "TRUNCATE pg_temp.\"%s\"", t->stage);
+	} else if (kind == 'C') {
+		buf_printf(b, "COPY %s (", t->qname);
+		col_list(b, t, "");
+		buf_puts(b, ") FROM STDIN");
+	} else if (kind == 'P') {
+		build_probe(t, b);
 	} else if (kind == 'D') {
 		buf_printf(b, "DELETE FROM %s", t->qname);
 		if (t->keyed) {
@@ -344,7 +489,7 @@ has_unchanged(const struct tuple *tup)
 static void
 batch_params(struct pg_sink *p, const struct pg_batch *b, size_t r, size_t rows)
 {
-	size_t n = rows * b->tab->ncols, at = r * b->tab->ncols;
+	size_t n = rows * b->width, at = r * b->width;
 
 	params_reset(p, n);
 	for (size_t i = 0; i < n; i++)
@@ -353,7 +498,7 @@ batch_params(struct pg_sink *p, const struct pg_batch *b, size_t r, size_t rows)
 	p->nparams = n;
 }
 
-/* Rows of the next upsert with left rows to send: a full batch, else the
+/* Rows of the next statement with left rows to send: a full batch, else the
  * largest power of two (at most log2(PG_BATCH) + 2 statements per table). */
 static size_t
 chunk_rows(const struct pg_tab *t, size_t left)
@@ -367,35 +512,54 @@ chunk_rows(const struct pg_tab *t, size_t left)
 	return n;
 }
 
+static void
+batch_forget(struct pg_batch *b)
+{
+	b->tab = NULL;
+	b->rows = 0;
+	buf_reset(&b->vals);
+}
+
+void
+pgsql_forget(struct pg_conn *pc)
+{
+	batch_forget(&pc->batch);
+	pgcopy_abort(pc);
+}
+
 int
 pgsql_flush(struct pg_sink *p, struct pg_conn *pc)
 {
 	struct pg_batch *b = &pc->batch;
 	struct pg_tab *t = b->tab;
-	const char *name;
+	const char *name, *what;
+	char one = b->kind, many = b->kind == 'D' ? 'X' : 'B';
 	size_t n;
 	int rc = 0;
 
+	if (pgcopy_end(p, pc) < 0)
+		return -1;
 	if (t == NULL)
 		return 0;
 	memset(p->mask, 0, ((size_t)t->ncols * 2 + 7) / 8);
 	for (size_t r = 0; r < b->rows && rc == 0; r += n) {
 		n = chunk_rows(t, b->rows - r);
-		if ((name = var_get(p, pc, t, n > 1 ? 'B' : 'I', n > 1 ? n : 0)) == NULL) {
+		if ((name = var_get(p, pc, t, n > 1 ? many : one, n > 1 ? n : 0)) == NULL) {
 			rc = -1;
 			break;
 		}
 		batch_params(p, b, r, n);
-		rc = pghold_prepared(pc, name, (int)p->nparams, p->params, t,
-		    n > 1 ? "upsert of rows into" : "upsert into");
+		if (one == 'D')
+			what = n > 1 ? "delete of rows from" : "delete from";
+		else
+			what = n > 1 ? "upsert of rows into" : "upsert into";
+		rc = pghold_prepared(pc, name, (int)p->nparams, p->params, t, what);
 	}
-	b->tab = NULL;
-	b->rows = 0;
-	buf_reset(&b->vals);
+	batch_forget(b);
 	return rc;
 }
 
-/* Does a row of the batch have new's key?  (Then new must wait: one
+/* Does an upsert of the batch have new's key?  (Then new must wait: one
  * upsert cannot touch a row twice.) */
 static int
 batch_has_key(const struct pg_batch *b, const struct tuple *new)
@@ -420,37 +584,60 @@ batch_has_key(const struct pg_batch *b, const struct tuple *new)
 	return 0;
 }
 
-/* An upsert into a keyed table joins pc's batch. */
+/* Append row tup's values (every column for an upsert, the keys for a
+ * delete) to the batch. */
 static int
-batch_add(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t, const struct tuple *new)
+batch_row(struct pg_batch *b, const struct pg_tab *t, const struct tuple *tup)
 {
-	struct pg_batch *b = &pc->batch;
-	size_t at;
+	size_t at = b->rows * b->width;
 
-	if ((b->tab != t || batch_has_key(b, new)) && pgsql_flush(p, pc) < 0)
-		return -1;
-	if ((b->rows + 1) * t->ncols > b->cap) {
-		b->cap = (b->rows + 1) * t->ncols * 2;
+	if (at + b->width > b->cap) {
+		b->cap = (at + b->width) * 2;
 		if ((b->offs = realloc(b->offs, b->cap * sizeof(*b->offs))) == NULL)
 			fatal(1, "%s: out of memory", __func__);
 	}
-	at = b->rows * t->ncols;
 	for (size_t i = 0; i < t->ncols; i++) {
-		const struct tuple_col *col = &new->cols[i];
+		const struct tuple_col *col = &tup->cols[i];
 
+		if (b->kind == 'D' && !(t->cols[i].flags & REL_COL_KEY))
+			continue;
 		if (col->kind != 't' && col->kind != 'n') {
-			log_error("%s: a value of %s in %s form, expected text", __func__, t->qname,
+			log_error("%s: a %s of %s in %s form, expected text", __func__,
+			    b->kind == 'D' ? "key" : "value", t->qname,
 			    col->kind == 'u' ? "unchanged TOAST" : "binary");
 			return -1;
 		}
-		b->offs[at + i] = col->kind == 'n' ? SIZE_MAX : b->vals.len;
+		b->offs[at++] = col->kind == 'n' ? SIZE_MAX : b->vals.len;
 		if (col->kind == 't') {
 			buf_append(&b->vals, col->data, col->len);
 			buf_putc(&b->vals, '\0');
 		}
 	}
+	b->rows++;
+	return 0;
+}
+
+/* An upsert into (kind 'I') or a delete from ('D') a keyed table joins pc's
+ * batch; a batch of another table or kind is sent first. */
+static int
+batch_add(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t, const struct tuple *tup,
+    char kind)
+{
+	struct pg_batch *b = &pc->batch;
+
+	if ((b->tab != t || b->kind != kind || (kind == 'I' && batch_has_key(b, tup))) &&
+	    pgsql_flush(p, pc) < 0)
+		return -1;
+	if (b->tab == NULL) {
+		b->kind = kind;
+		b->width = 0;
+		for (size_t i = 0; i < t->ncols; i++)
+			b->width += kind == 'I' || (t->cols[i].flags & REL_COL_KEY);
+	}
+	if (batch_row(b, t, tup) < 0)
+		return -1;
 	b->tab = t;
-	if (++b->rows == pgsql_batch_rows(t))
+	if (b->rows == pgsql_batch_rows(t))
 		return pgsql_flush(p, pc);
 	return 0;
 }
@@ -475,10 +662,15 @@ pgsql_apply(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t, const struc
 		if ((p->mask = realloc(p->mask, mlen)) == NULL)
 			fatal(1, "%s: out of memory", __func__);
 	}
+	if (c->op == 'r' && !pc->no_copy && c->new != NULL && t->ncols > 0 &&
+	    check_width(t, c->new) == 0)
+		return pgcopy_row(p, pc, t, c->new);
 	if (t->keyed && c->new != NULL && check_width(t, c->new) == 0 &&
 	    (c->op == 'c' || c->op == 'r' || (c->op == 'u' && c->old == NULL &&
 	    !has_unchanged(c->new))))
-		return batch_add(p, pc, t, c->new);
+		return batch_add(p, pc, t, c->new, 'I');
+	if (t->keyed && c->op == 'd' && c->old != NULL && check_width(t, c->old) == 0)
+		return batch_add(p, pc, t, c->old, 'D');
 	if (pgsql_flush(p, pc) < 0)
 		return -1;
 	if (c->op == 't') {

@@ -386,8 +386,8 @@ start_stream(void)
 	W.dec.in_stream = 0;
 	if (W.slot->stream)
 		spool_reset(&W.spool);
-	if (W.snap)
-		snap_stream_restart(W.snap);
+	if (W.snap && snap_stream_restart(W.snap) < 0)
+		return PROC_EXIT_RETRY;
 	rc = repl_start(&W.repl, W.cfg, W.slot, W.confirmed, claim);
 	/* Our previous walsender may still hold the slot for a moment. */
 	if (rc == PROC_EXIT_RETRY &&

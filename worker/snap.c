@@ -474,7 +474,35 @@ drop_windows(struct snap *s)
 	}
 }
 
-void
+/* Chunks forwarded past the last one every sink holds went with the
+ * stream if a sink lost them (killed before it made them durable; its
+ * transactions come again from WAL, the rows do not): they are read again
+ * from there (a sink that holds one skips it). */
+static int
+rewind_unheld(struct snap *s)
+{
+	for (size_t i = 0; i < s->nt; i++) {
+		struct stable *t = &s->t[i];
+		uint64_t sent = t->sent;
+
+		if (t->sent <= t->done)
+			continue;
+		buf_reset(&t->lower);
+		t->rows = 0;
+		t->sent_last = t->last_done = 0;
+		t->sent_end = 0;
+		if (resume(s, t) < 0)
+			return -1;
+		log_info("snapshot of %s: chunks %llu to %llu not yet held by every sink; "
+		    "reading them again", t->name, (unsigned long long)t->sent + 1,
+		    (unsigned long long)sent);
+		if (i < s->cur)
+			s->cur = i;
+	}
+	return 0;
+}
+
+int
 snap_stream_restart(struct snap *s)
 {
 	struct stable *t = NULL;
@@ -491,6 +519,7 @@ snap_stream_restart(struct snap *s)
 	}
 	s->in_hw_txn = 0;
 	drop_windows(s);
+	return rewind_unheld(s);
 }
 
 /* Rows a chunk delivered, for status: the count survives restarts. */

@@ -44,8 +44,9 @@ void snap_change(struct snap *s, const struct pgo_msg *m, const struct pgo_decod
 int snap_message(struct snap *s, const struct pgo_msg *m, struct fwd *f,
     const struct relcache *rels);
 void snap_commit(struct snap *s, lsn_t end_lsn);
-/* The stream restarts from the confirmed LSN: an open chunk is read again. */
-void snap_stream_restart(struct snap *s);
+/* The stream restarts from the confirmed LSN: an open chunk is read again,
+ * and so are chunks forwarded that not every sink holds yet.  0 / -1. */
+int snap_stream_restart(struct snap *s);
 /* Sinks hold everything up to min_acked: delivered chunks become done. */
 void snap_acked(struct snap *s, lsn_t min_acked);
 

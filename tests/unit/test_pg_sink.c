@@ -2,8 +2,11 @@
  * test_pg_sink: the postgres sink's pure parts, without a server: the DDL
  * that makes a target table follow its relation (pgddl_plan), the SQL of
  * the statements that apply changes (pgsql_build: keys, unchanged TOAST
- * masks, keyless whole-row matching, parameter numbering), and the type
- * names kept from Type messages (types_name).
+ * masks, keyless whole-row matching, parameter numbering, multi-row
+ * deletes, the staging table of snapshot rows and its merge), COPY text
+ * lines (pgcopy_line, pgcopy_escape), integer keys of rows that may go
+ * straight into a table (pgcopy_key) and the type names kept from Type
+ * messages (types_name).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -198,6 +201,160 @@ test_build_keyless(void **state)
 	assert_null(strstr(build(&t, 'U', 1 << 2), "x.\"a\" = "));
 }
 
+/* Deletes batched: an IN list for a single key, OR of key matches else. */
+static void
+test_build_deletes(void **state)
+{
+	static struct pg_col cols4[] = {
+		{ "a", "integer", 23, -1, REL_COL_KEY }, { "b b", "text", 25, -1, REL_COL_KEY },
+		{ "v", "text", 25, -1, 0 },
+	};
+	struct pg_tab t = { .qname = "\"s\".\"t\"", .ncols = 3, .cols = cols3, .keyed = 1,
+		.match_col = -1 };
+	struct pg_tab m = { .qname = "\"s\".\"m\"", .ncols = 3, .cols = cols4, .keyed = 1,
+		.match_col = -1 };
+	const char *sql;
+
+	(void)state;
+	sql = build(&t, 'X', 0);
+	assert_non_null(strstr(sql, "DELETE FROM \"s\".\"t\" WHERE \"id\" IN ($1, $2, $3, "));
+	assert_non_null(strstr(sql, ", $64)"));
+	assert_null(strstr(sql, "$65"));
+	sql = build(&m, 'X', 0);
+	assert_non_null(strstr(sql, "DELETE FROM \"s\".\"m\" WHERE (\"a\" = $1 AND \"b b\" = $2) "
+	    "OR (\"a\" = $3 AND \"b b\" = $4) OR ("));
+	assert_non_null(strstr(sql, "OR (\"a\" = $127 AND \"b b\" = $128)"));
+	assert_null(strstr(sql, "$129"));
+	/* one row: the single delete */
+	assert_string_equal(build(&m, 'D', 0),
+	    "DELETE FROM \"s\".\"m\" WHERE \"a\" = $1 AND \"b b\" = $2");
+}
+
+/* Snapshot rows: the staging table, its merge (upsert; keyless: each new
+ * distinct row once), emptying it. */
+static void
+test_build_stage(void **state)
+{
+	struct pg_tab t = { .qname = "\"s\".\"t\"", .ncols = 3, .cols = cols3, .keyed = 1,
+		.match_col = -1, .stage = "pgcdc_stage_7" };
+	struct pg_tab f = { .qname = "\"s\".\"f\"", .ncols = 2, .cols = cols2, .keyed = 0,
+		.match_col = 0, .stage = "pgcdc_stage_8" };
+
+	(void)state;
+	assert_string_equal(build(&t, 'S', 0),
+	    "CREATE TEMP TABLE \"pgcdc_stage_7\" AS SELECT \"id\", \"v\", \"big\" FROM \"s\".\"t\" "
+	    "WITH NO DATA");
+	assert_string_equal(build(&t, 'M', 0),
+	    "INSERT INTO \"s\".\"t\" (\"id\", \"v\", \"big\") SELECT \"id\", \"v\", \"big\" FROM "
+	    "pg_temp.\"pgcdc_stage_7\" ON CONFLICT (\"id\") DO UPDATE SET \"v\" = EXCLUDED.\"v\", "
+	    "\"big\" = EXCLUDED.\"big\"");
+	assert_string_equal(build(&t, 'T', 0), "TRUNCATE pg_temp.\"pgcdc_stage_7\"");
+	assert_string_equal(build(&f, 'M', 0),
+	    "INSERT INTO \"s\".\"f\" (\"a\", \"j\") SELECT DISTINCT ON (CAST(s.\"a\" AS text), "
+	    "CAST(s.\"j\" AS text)) s.\"a\", s.\"j\" FROM pg_temp.\"pgcdc_stage_8\" s WHERE NOT EXISTS "
+	    "(SELECT 1 FROM \"s\".\"f\" x WHERE (x.\"a\" = s.\"a\" OR x.\"a\" IS NULL AND s.\"a\" IS NULL) "
+	    "AND CAST(x.\"a\" AS text) IS NOT DISTINCT FROM CAST(s.\"a\" AS text) AND "
+	    "CAST(x.\"j\" AS text) IS NOT DISTINCT FROM CAST(s.\"j\" AS text))");
+}
+
+/* Straight COPY into a table with integer keys: the statement, the probe
+ * for rows at or past a key, the keys read from a row. */
+static void
+test_copy_direct(void **state)
+{
+	static struct pg_col cols5[] = {
+		{ "v", "text", 25, -1, 0 }, { "a", "bigint", 20, -1, REL_COL_KEY },
+		{ "b", "smallint", 21, -1, REL_COL_KEY },
+	};
+	struct pg_tab t = { .qname = "\"s\".\"t\"", .ncols = 3, .cols = cols5, .keyed = 1 };
+	struct pg_tab k = { .qname = "\"s\".\"k\"", .ncols = 3, .cols = cols3, .keyed = 1 };
+	struct tuple_col c[3] = {
+		{ 't', 1, (const uint8_t *)"x" }, { 't', 20, (const uint8_t *)"-9223372036854775808" },
+		{ 't', 2, (const uint8_t *)"42" },
+	};
+	struct tuple tup = { .ncols = 3, .cap = 3, .cols = c };
+	int64_t key[PG_COPY_KEYS];
+
+	(void)state;
+	assert_string_equal(build(&t, 'C', 0), "COPY \"s\".\"t\" (\"v\", \"a\", \"b\") FROM STDIN");
+	assert_string_equal(build(&t, 'P', 0),
+	    "SELECT EXISTS (SELECT 1 FROM \"s\".\"t\" WHERE (\"a\", \"b\") >= ($1, $2))");
+	assert_int_equal(pgsql_int_keys(&t), 2);
+	assert_int_equal(pgsql_int_keys(&k), 1);	/* integer id */
+	cols3[0].type = "text";
+	assert_int_equal(pgsql_int_keys(&k), 0);	/* a text key sorts by collation */
+	cols3[0].type = "integer";
+	k.keyed = 0;
+	assert_int_equal(pgsql_int_keys(&k), 0);
+	assert_int_equal(pgcopy_key(&t, &tup, key), 0);
+	assert_true(key[0] == INT64_MIN && key[1] == 42);
+	c[1].data = (const uint8_t *)"9223372036854775807";
+	c[1].len = 19;
+	assert_int_equal(pgcopy_key(&t, &tup, key), 0);
+	assert_true(key[0] == INT64_MAX);
+	c[1].data = (const uint8_t *)"9223372036854775808";	/* too big */
+	assert_int_equal(pgcopy_key(&t, &tup, key), -1);
+	c[1].data = (const uint8_t *)"-";
+	c[1].len = 1;
+	assert_int_equal(pgcopy_key(&t, &tup, key), -1);
+	c[1].data = (const uint8_t *)"1e5";
+	c[1].len = 3;
+	assert_int_equal(pgcopy_key(&t, &tup, key), -1);
+	c[1].kind = 'n';
+	assert_int_equal(pgcopy_key(&t, &tup, key), -1);
+}
+
+static const char *
+escape(const char *v)
+{
+	static struct buf b;
+
+	buf_reset(&b);
+	pgcopy_escape(&b, v, strlen(v));
+	buf_putc(&b, '\0');
+	return (const char *)b.data;
+}
+
+/* COPY text format: backslash, newline, CR and tab escaped, nothing else
+ * (a lone "\." stays harmless: its backslash is doubled). */
+static void
+test_copy_escape(void **state)
+{
+	(void)state;
+	assert_string_equal(escape(""), "");
+	assert_string_equal(escape("plain {a,\"b c\"} 'q' \xc3\xa9"), "plain {a,\"b c\"} 'q' \xc3\xa9");
+	assert_string_equal(escape("a\tb\nc\rd\\e"), "a\\tb\\nc\\rd\\\\e");
+	assert_string_equal(escape("\\x00ff"), "\\\\x00ff");
+	assert_string_equal(escape("\\."), "\\\\.");
+	assert_string_equal(escape("\\N"), "\\\\N");
+}
+
+static void
+test_copy_line(void **state)
+{
+	struct pg_tab t = { .qname = "\"s\".\"t\"", .ncols = 3, .cols = cols3, .keyed = 1 };
+	struct tuple_col c[3] = {
+		{ 't', 2, (const uint8_t *)"42" }, { 'n', 0, NULL }, { 't', 4, (const uint8_t *)"a\tb\n" },
+	};
+	struct tuple tup = { .ncols = 3, .cap = 3, .cols = c };
+	struct buf b = { 0 };
+
+	(void)state;
+	assert_int_equal(pgcopy_line(&t, &tup, &b), 0);
+	assert_int_equal(pgcopy_line(&t, &tup, &b), 0);	/* lines append */
+	buf_putc(&b, '\0');
+	assert_string_equal((const char *)b.data, "42\t\\N\ta\\tb\\n\n42\t\\N\ta\\tb\\n\n");
+	buf_reset(&b);
+	c[1].len = 0;	/* an empty string is not NULL */
+	c[1].kind = 't';
+	c[1].data = (const uint8_t *)"";
+	assert_int_equal(pgcopy_line(&t, &tup, &b), 0);
+	assert_memory_equal(b.data, "42\t\ta\\tb\\n\n", b.len);
+	c[2].kind = 'u';	/* unchanged TOAST has no value to copy */
+	assert_int_equal(pgcopy_line(&t, &tup, &b), -1);
+	buf_free(&b);
+}
+
 static void
 test_types_name(void **state)
 {
@@ -234,6 +391,11 @@ main(void)
 		cmocka_unit_test(test_plan_key),
 		cmocka_unit_test(test_build_keyed),
 		cmocka_unit_test(test_build_keyless),
+		cmocka_unit_test(test_build_deletes),
+		cmocka_unit_test(test_build_stage),
+		cmocka_unit_test(test_copy_escape),
+		cmocka_unit_test(test_copy_line),
+		cmocka_unit_test(test_copy_direct),
 		cmocka_unit_test(test_types_name),
 	};
 
