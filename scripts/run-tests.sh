@@ -76,7 +76,8 @@ run_one() {
 	start=$SECONDS
 	# Background + wait so a signal to us is handled at once; env restores
 	# SIGINT/SIGQUIT, which bash ignores in background jobs.
-	T_REGISTRY=$reg env --default-signal=INT,QUIT \
+	rm -rf "$LOGDIR/$base.d"
+	T_REGISTRY=$reg T_SAVE_DIR=$LOGDIR/$base.d env --default-signal=INT,QUIT \
 		timeout -k 10 "$TIMEOUT" "$@" </dev/null >"$log" 2>&1 &
 	tpid=$!
 	wait "$tpid" 2>/dev/null

@@ -109,14 +109,26 @@ _t_stop_procs() {
 	return 0
 }
 
-# On failure, the tail of every log in the work dir (it is about to vanish).
+# On failure, the tail of every log in the work dir (it is about to vanish);
+# under scripts/run-tests.sh the whole logs (each up to 20 MB) and a listing
+# of the work dir's files are also saved in $T_SAVE_DIR, so a rare failure
+# in CI can be read afterwards.
 _t_show_logs() {
 	local f
 	find "$T_DIR" -maxdepth 3 -name '*.log' ! -name initdb.log -size +0 2>/dev/null | sort |
 		while read -r f; do
 			_t_note "---- last lines of $f"
 			tail -n "${T_LOG_LINES:-25}" "$f" >&2
+			if [ -n "${T_SAVE_DIR:-}" ] && mkdir -p "$T_SAVE_DIR"; then
+				f=${f#"$T_DIR"/}
+				tail -c 20000000 "$T_DIR/$f" >"$T_SAVE_DIR/${f//\//_}"
+			fi
 		done
+	if [ -n "${T_SAVE_DIR:-}" ] && [ -d "$T_SAVE_DIR" ]; then
+		find "$T_DIR" -path "$T_PGDIR" -prune -o -type f -printf '%s %p\n' 2>/dev/null |
+			sort -k 2 >"$T_SAVE_DIR/files.txt"
+		_t_note "(whole logs and a file listing: $T_SAVE_DIR)"
+	fi
 }
 
 _t_cleanup() {
