@@ -182,6 +182,11 @@ int pgpipe_resume(struct pg_conn *pc);
 /* Queue a sync point / wait for all results (flush: sync all, then wait). */
 int pgpipe_sync(struct pg_conn *pc);
 int pgpipe_wait(struct pg_conn *pc);
+/* Log what (on t, in the source transaction ending at lsn) failing on the
+ * target with r's message, SQLSTATE, detail and context (r NULL: the
+ * connection's message). */
+void pgpipe_log_failure(const struct pg_conn *pc, const char *what, const struct pg_tab *t,
+    lsn_t lsn, const PGresult *r);
 /* Run sql synchronously (pipeline off) expecting status; logs.  0 / -1. */
 int pgpipe_exec(PGconn *c, const char *sql, ExecStatusType expect, const char *what);
 /* The first line of r's error, else of c's (a static buffer). */

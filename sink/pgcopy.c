@@ -86,15 +86,7 @@ params_text(struct pg_sink *p, const struct pg_tab *t, const struct tuple *tup,
 static int
 copy_failed(struct pg_conn *pc, const struct pg_tab *t, const char *what, const PGresult *r)
 {
-	const char *detail = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL) : NULL;
-	const char *ctx = r ? PQresultErrorField(r, PG_DIAG_CONTEXT) : NULL;
-	char l[LSN_BUFLEN], msg[512];
-
-	snprintf(msg, sizeof(msg), "%s", pgpipe_msg(pc->c, r));
-	log_error("slot %s: %s %s in transaction %s failed on the target: %s%s%s%s%.*s",
-	    pc->slot, what, t->qname, lsn_format(pc->lsn, l), msg, detail ? "; " : "",
-	    detail ? detail : "", ctx ? "; " : "", ctx ? (int)strcspn(ctx, "\n") : 0,
-	    ctx ? ctx : "");
+	pgpipe_log_failure(pc, what, t, pc->lsn, r);
 	pc->broken = 1;
 	return -1;
 }

@@ -48,19 +48,21 @@ pgpipe_msg(PGconn *c, const PGresult *r)
 	return msg[0] ? msg : "(no message)";
 }
 
-static void
-log_result(const struct pg_conn *pc, const PGresult *r)
+void
+pgpipe_log_failure(const struct pg_conn *pc, const char *what, const struct pg_tab *t,
+    lsn_t lsn, const PGresult *r)
 {
-	const struct pg_pend *e = &pc->ring[pc->head];
-	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-	const char *detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL);
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	const char *detail = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL) : NULL;
+	const char *ctx = r ? PQresultErrorField(r, PG_DIAG_CONTEXT) : NULL;
 	char msg[512], l[LSN_BUFLEN];
 
 	snprintf(msg, sizeof(msg), "%s", pgpipe_msg(pc->c, r));
-	log_error("slot %s: %s%s%s in transaction %s failed on the target: %s%s%s%s%s%s",
-	    pc->slot, e->what, e->tab ? " " : "", e->tab ? e->tab->qname : "",
-	    lsn_format(e->lsn, l), state ? "SQLSTATE " : "", state ? state : "",
-	    state ? " " : "", msg, detail ? "; " : "", detail ? detail : "");
+	log_error("slot %s: %s%s%s in transaction %s failed on the target: %s%s%s%s%s%s%s%.*s",
+	    pc->slot, what, t ? " " : "", t ? t->qname : "", lsn_format(lsn, l),
+	    state ? "SQLSTATE " : "", state ? state : "", state ? " " : "", msg,
+	    detail ? "; " : "", detail ? detail : "", ctx ? "; " : "",
+	    ctx ? (int)strcspn(ctx, "\n") : 0, ctx ? ctx : "");
 }
 
 static int
@@ -112,7 +114,8 @@ pump_one(struct pg_conn *pc, int block)
 		break;
 	default:
 		if (e->what != NULL)
-			log_result(pc, r);
+			pgpipe_log_failure(pc, pc->ring[pc->head].what,
+			    pc->ring[pc->head].tab, pc->ring[pc->head].lsn, r);
 		else
 			log_error("slot %s: target connection: %s", pc->slot,
 			    PQresStatus(PQresultStatus(r)));

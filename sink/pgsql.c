@@ -92,6 +92,21 @@ key_match(struct buf *b, const struct pg_tab *t, int *n)
 	}
 }
 
+/* The key columns, comma-separated; returns how many. */
+static int
+key_list(struct buf *b, const struct pg_tab *t)
+{
+	int k = 0;
+
+	for (size_t i = 0; i < t->ncols; i++) {
+		if (!(t->cols[i].flags & REL_COL_KEY))
+			continue;
+		buf_puts(b, k++ ? ", " : "");
+		pgpipe_ident(b, t->cols[i].name);
+	}
+	return k;
+}
+
 /* The column list, each prefixed with alias (a "x." form) if not "". */
 static void
 col_list(struct buf *b, const struct pg_tab *t, const char *alias)
@@ -119,12 +134,7 @@ on_conflict(const struct pg_tab *t, struct buf *b)
 	const char *sep = " DO UPDATE SET ";
 
 	buf_puts(b, " ON CONFLICT (");
-	for (size_t i = 0, k = 0; i < t->ncols; i++) {
-		if (!(t->cols[i].flags & REL_COL_KEY))
-			continue;
-		buf_puts(b, k++ ? ", " : "");
-		pgpipe_ident(b, t->cols[i].name);
-	}
+	key_list(b, t);
 	buf_puts(b, ")");
 	for (size_t i = 0; i < t->ncols; i++) {
 		if (t->cols[i].flags & REL_COL_KEY)
@@ -199,15 +209,10 @@ build_merge(const struct pg_tab *t, struct buf *b)
 static void
 build_probe(const struct pg_tab *t, struct buf *b)
 {
-	int n = 0;
+	int n;
 
 	buf_printf(b, "SELECT EXISTS (SELECT 1 FROM %s WHERE (", t->qname);
-	for (size_t i = 0; i < t->ncols; i++)
-		if (t->cols[i].flags & REL_COL_KEY) {
-			buf_puts(b, n ? ", " : "");
-			pgpipe_ident(b, t->cols[i].name);
-			n++;
-		}
+	n = key_list(b, t);
 	buf_puts(b, ") >= (");
 	for (int i = 1; i <= n; i++)
 		buf_printf(b, "%s$%d", i > 1 ? ", " : "", i);
