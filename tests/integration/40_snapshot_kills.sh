@@ -84,7 +84,7 @@ echo "snapshot running"
 for ((k = 1; k <= KILLS; k++)); do
 	t_wait_for 90 'pid=$(t_child_pid worker snapkill); [ -n "$pid" ] &&
 		grep -qE "worker\[snapkill\] $pid info: snapshot of public.big: (pending|resuming)" "$T_DIR/pgcdc.log"'
-	sleep "$(python3 -c 'import random; print(round(random.uniform(0, 0.4), 3))')"
+	sleep "$(python3 -c 'import random; print(round(random.uniform(0, 0.2), 3))')"
 	st=$(snap_status)
 	[[ $st == running* ]] || t_fail "the snapshot ended before kill $k of $KILLS ($st): make it longer"
 	kill -9 "$pid"
