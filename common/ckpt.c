@@ -65,6 +65,15 @@ open_env(struct ckpt *c, size_t map_size)
 		return -1;
 	}
 	drop_stale_readers(c);
+	/* A process killed inside a commit may have written its meta page
+	 * without publishing it to readers (the lock file's txnid); the next
+	 * writer to take the (owner-dead) write lock publishes it.  Take the
+	 * write lock once now, so this process never reads the state from
+	 * before that commit and acts on it (jsonl recovery cut files back to
+	 * offsets a resurrected commit then contradicted). */
+	if (txn_begin(c, 0, &txn) != 0)
+		return -1;
+	mdb_txn_abort(txn);
 	if (txn_begin(c, MDB_RDONLY, &txn) != 0)
 		return -1;
 	rc = mdb_dbi_open(txn, NULL, 0, &c->dbi);
