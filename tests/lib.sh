@@ -198,7 +198,7 @@ _t_usec() { # "1.5" -> 1500000
 	echo $((10#${i:-0} * 1000000 + 10#${f:0:6}))
 }
 
-# t_wait_for TIMEOUT_S 'shell condition': poll every 0.1 s until the
+# t_wait_for TIMEOUT_S 'shell condition': poll every 0.1 s (T_WAIT_STEP) until the
 # condition holds; past the deadline show its output once and fail.
 t_wait_for() {
 	local timeout=$1 cond=$2 end
@@ -206,7 +206,7 @@ t_wait_for() {
 	while :; do
 		if eval "$cond" >/dev/null 2>&1; then return 0; fi
 		[ "${EPOCHREALTIME/./}" -lt "$end" ] || break
-		sleep 0.1
+		sleep "${T_WAIT_STEP:-0.1}"
 	done
 	_t_note "condition output:"
 	(eval "$cond") 2>&1 | tail -n 20 >&2 || true

@@ -47,6 +47,33 @@ t_child_pid() {
 	pgrep -P "$T_PGCDC_PID" -f "pgcdc-$1 .*${2:+ $2}\$" | head -n 1 || true
 }
 
+# t_snap_status TABLE: the table's snapshot line in `pgcdc status`, e.g.
+# "running (chunks done 3 of ~101, rows 60000)" or "done (2000000 rows)".
+t_snap_status() {
+	"$(t_bin)/pgcdc" status -c "$T_CFG" 2>/dev/null | sed -n "s/^ *table ${1//./\\.}  *//p"
+}
+
+# t_snap_kill SLOT TABLE MAX: SIGKILL the slot's worker at a point of the
+# snapshot chosen by progress, not by time: once the current worker has taken
+# up TABLE's snapshot and logged a random number, 0 to MAX, of its chunks
+# sent (needs log_level debug); then wait for its successor.  The log is
+# polled every 5 ms, so the kill lands anywhere in a chunk's cycle (reading,
+# waiting for the watermarks, forwarding, waiting for acks).  Fails if the
+# snapshot is over first.  Prints "worker pid P after N chunks, at: STATUS".
+t_snap_kill() {
+	local slot=$1 table=$2 max=$3 pid n st
+	t_wait_for 90 'pid=$(t_child_pid worker "$slot"); [ -n "$pid" ] &&
+		grep -qE "worker\[$slot\] $pid info: snapshot of ${table//./\\.}: (pending|resuming)" "$T_DIR/pgcdc.log"'
+	n=$((RANDOM % (max + 1)))
+	T_WAIT_STEP=0.005 t_wait_for 90 '[ "$(grep -cE "worker\[$slot\] $pid debug: snapshot of ${table//./\\.}: chunk [0-9]+ sent" \
+		"$T_DIR/pgcdc.log")" -ge "$n" ]'
+	st=$(t_snap_status "$table")
+	[[ $st == running* ]] || t_fail "the snapshot of $table ended before the kill ($st): make it longer"
+	kill -9 "$pid"
+	echo "worker pid $pid after $n chunks, at: $st"
+	t_wait_for 90 'p=$(t_child_pid worker "$slot"); [ -n "$p" ] && [ "$p" != "$pid" ]'
+}
+
 # t_no_secret SECRET: it must not appear in any log, status or output file.
 t_no_secret() {
 	local hits

@@ -52,10 +52,6 @@ END \$\$"
 
 T_LOG_LEVEL=debug T_CFG_EXTRA='snapshot = { mode = "initial"; chunk_rows = 1000; };' \
 	t_pgcdc_config nokey "public.nopk public.ri"
-snap_status() {
-	"$(t_bin)/pgcdc" status -c "$T_CFG" 2>/dev/null | sed -n "s/^ *table ${1//./\\.}  *//p"
-}
-
 psql -XAtq -v ON_ERROR_STOP=1 -c "CALL writer()" >"$T_DIR/writer.log" 2>&1 &
 writer=$!
 t_track "$writer"
@@ -89,30 +85,23 @@ t_track "$locker"
 t_wait_for 10 '[ "$(t_sql "SELECT count(*) FROM pg_locks WHERE relation = '"'nopk'::regclass"' AND mode = '"'AccessExclusiveLock'"' AND granted")" = 1 ]'
 t_pgcdc_start
 wait "$locker" || t_fail "locker: $(cat "$T_DIR/locker.log")"
-# Kill 1 after the first chunk went out, kill 2 soon after the next worker
-# took up the snapshot.
+# Kill 1 after the first chunk went out (and up to 30 more), kill 2 within
+# the next worker's first 30 chunks.
 t_wait_for 60 'grep -qE "snapshot of public.nopk: chunk 1 sent" "$T_DIR/pgcdc.log"'
 read -r sent total <<<"$(sed -nE 's/.*snapshot of public.nopk: chunk 1 sent, ([0-9]+) of ([0-9]+) rows/\1 \2/p' \
 	"$T_DIR/pgcdc.log" | head -n 1)"
 echo "chunk 1 of nopk: $sent of $total rows sent"
 [ $((total - sent)) -ge 10 ] || t_fail "the ten rows updated inside chunk 1's window were not dropped from it"
 for k in 1 2; do
-	[ "$k" = 1 ] || t_wait_for 60 'pid=$(t_child_pid worker nokey); [ -n "$pid" ] &&
-		grep -qE "worker\[nokey\] $pid info: snapshot of public.nopk: resuming" "$T_DIR/pgcdc.log"'
-	pid=$(t_child_pid worker nokey)
-	sleep "$(python3 -c 'import random; print(round(random.uniform(0, 0.3), 3))')"
-	st=$(snap_status public.nopk)
-	[[ $st == running* ]] || t_fail "the snapshot ended before kill $k ($st): make it longer"
-	kill -9 "$pid"
-	echo "kill $k: worker pid $pid at: $st"
-	t_wait_for 60 "p=\$(t_child_pid worker nokey); [ -n \"\$p\" ] && [ \"\$p\" != $pid ]"
+	printf "kill %s: " "$k"
+	t_snap_kill nokey public.nopk 30
 done
-t_wait_for 120 '[[ "$(snap_status public.nopk)" == done* && "$(snap_status public.ri)" == done* ]]'
+t_wait_for 120 '[[ "$(t_snap_status public.nopk)" == done* && "$(t_snap_status public.ri)" == done* ]]'
 t_sql "UPDATE ctl SET stop = true"
 wait "$writer" || t_fail "writer failed: $(cat "$T_DIR/writer.log")"
 grep -q "snapshot of public.nopk: no primary key, chunked by ctid ranges" "$T_DIR/pgcdc.log" ||
 	t_fail "public.nopk was not chunked by ctid"
-echo "nopk: $(snap_status public.nopk), ri: $(snap_status public.ri); log: " \
+echo "nopk: $(t_snap_status public.nopk), ri: $(t_snap_status public.ri); log: " \
 	"$(grep -cE 'chunk [0-9]+ sent' "$T_DIR/pgcdc.log") chunks sent," \
 	"$(grep -E 'chunk [0-9]+ sent' "$T_DIR/pgcdc.log" | awk '$(NF - 3) != $(NF - 1)' | wc -l) with rows" \
 	"dropped, $(grep -c 'reading it again' "$T_DIR/pgcdc.log" || true) read again"
