@@ -23,14 +23,16 @@ _t_target_exit() {
 	_t_cleanup
 }
 
+# The sink connects to database T_TG_DB as T_TG_USER (default postgres both);
+# the test's own reads and writes go to T_TG_DB as postgres.
 t_target_conninfo() {
-	echo "host=$T_TG port=$T_TGPORT dbname=postgres user=postgres"
+	echo "host=$T_TG port=$T_TGPORT dbname=${T_TG_DB:-postgres} user=${T_TG_USER:-postgres}"
 }
 
 # t_tsql SQL: like t_sql, on the target.
 t_tsql() {
 	"$PGC_BIN/psql" -XAtq -v ON_ERROR_STOP=1 -h "$T_TG" -p "$T_TGPORT" -U postgres \
-		-d postgres -c "$1"
+		-d "${T_TG_DB:-postgres}" -c "$1"
 }
 
 # Both sides read with the same settings, whatever the databases' defaults.
@@ -49,10 +51,10 @@ t_pg_sink_config() {
 # t_rows SIDE TABLE: the table's rows as text, ordered by the first column,
 # then the whole row.
 t_rows() {
-	local host=$PGHOST port=$PGPORT
-	if [ "$1" = target ]; then host=$T_TG port=$T_TGPORT; fi
+	local host=$PGHOST port=$PGPORT db=postgres
+	if [ "$1" = target ]; then host=$T_TG port=$T_TGPORT db=${T_TG_DB:-postgres}; fi
 	PGOPTIONS=$T_PIN_OPTS "$PGC_BIN/psql" -XAtq -v ON_ERROR_STOP=1 -h "$host" -p "$port" \
-		-U postgres -d postgres -c "SELECT * FROM $2 AS pgcdc_row ORDER BY 1, pgcdc_row::text"
+		-U postgres -d "$db" -c "SELECT * FROM $2 AS pgcdc_row ORDER BY 1, pgcdc_row::text"
 }
 
 # t_same_table TABLE: the target's rows equal the source's (as text).

@@ -191,20 +191,26 @@ kill_sink() {
 	t_wait_for 90 '[ "$(grep -c "kafka: slot eo: pgcdc.pgcdc_positions holds\|kafka: slot eo: nothing in" "$T_DIR/pgcdc.log")" -ge '$runs' ]'
 }
 spills() { grep -c "kafka: slot eo: transaction .* is past 4 MiB" "$T_DIR/pgcdc.log" || true; }
-# on_spill SIG:PID...: in the background ($watcher), send the signals the
-# moment the sink logs that the next transaction is past its buffer (a
-# large transaction takes a fraction of a second to go through).
+# on_spill SINK SIG:PID...: in the background ($watcher), send the signals
+# the moment the sink logs that the next transaction is past its buffer.  A
+# large transaction takes a fraction of a second to go through, and on a
+# busy machine this watcher can wake later than that: so it holds the sink
+# (pid SINK) stopped but for 2 ms slices, and checks the log while the sink
+# is stopped.
 on_spill() {
 	python3 - "$T_DIR/pgcdc.log" "$(spills)" "$@" <<'PY' &
 import os, signal, sys, time
-log, c0, sigs = sys.argv[1], int(sys.argv[2]), [a.split(":") for a in sys.argv[3:]]
+log, c0, sink = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+sigs = [a.split(":") for a in sys.argv[4:]]
 count = lambda: sum("kafka: slot eo: transaction " in l and " is past 4 MiB" in l for l in open(log))
 end = time.time() + 60
 while time.time() < end:
+    os.kill(sink, signal.SIGSTOP)
     if count() > c0:
         for sig, pid in sigs:
             os.kill(int(pid), getattr(signal, "SIG" + sig))
         sys.exit(0)
+    os.kill(sink, signal.SIGCONT)
     time.sleep(0.002)
 sys.exit(1)
 PY
@@ -243,7 +249,7 @@ N=$(t_sql "SELECT max(seq) FROM audit")
 echo "writer committed $N transactions"
 BIG=30000
 spid=$(t_child_pid sink bus)
-on_spill KILL:"$spid"
+on_spill "$spid" KILL:"$spid"
 t_sql "INSERT INTO big SELECT g, repeat('b', 400) FROM generate_series(1, $BIG) g"
 lsn_a=$(t_sql "SELECT pg_current_wal_lsn()")
 wait "$watcher" || t_fail "the large transaction did not stream"
@@ -253,7 +259,7 @@ t_wait_for 90 "confirmed_past $lsn_a"
 # ahead of it, so it dies with most of the transaction unsent.
 spid=$(t_child_pid sink bus)
 wpid=$(t_child_pid worker eo)
-on_spill STOP:"$spid" KILL:"$wpid"
+on_spill "$spid" KILL:"$wpid"
 t_sql "INSERT INTO big SELECT g, repeat('b', 400) FROM generate_series($BIG + 1, 2 * $BIG) g"
 lsn_b=$(t_sql "SELECT pg_current_wal_lsn()")
 wait "$watcher" || t_fail "the large transaction did not stream"

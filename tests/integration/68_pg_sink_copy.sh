@@ -16,7 +16,8 @@
 # source row for row (the keyless one with no duplicates).  Then
 # transactions interleave inserts, deletes and re-inserts of the same keys
 # (single and two-column keys, runs of deletes longer than a batch): the
-# target must end equal to the source.
+# target must end equal to the source.  Last, a sink role without TEMP on
+# its database snapshots by upserts, with a warning.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../pgcdc.sh"
 . "$(dirname "$0")/../pgtarget.sh"
@@ -122,5 +123,27 @@ t_assert_same_table public.snapk
 t_assert_same_table public.mk
 t_assert_eq "back|back|re" "$(t_tsql "SELECT string_agg(v, '|' ORDER BY id) FROM snapk
   WHERE id IN (1, 149, 40001) OR id BETWEEN 40021 AND 40150")" "re-inserted rows"
+t_pgcdc_stop
+
+# A sink role without TEMP on its database has no staging table: a warning
+# names the grant, and snapshot rows go as upserts, also where the target
+# holds rows ahead of a chunk (snapk's stale rows) and for the keyless table.
+t_tsql "CREATE DATABASE notemp"
+t_tsql "CREATE ROLE sinker LOGIN; REVOKE TEMP ON DATABASE notemp FROM PUBLIC;
+GRANT CREATE ON DATABASE notemp TO sinker"
+T_TG_DB=notemp T_TG_USER=sinker
+t_tsql "$DDL; INSERT INTO snapk (id, v) VALUES (1, 'stale'), (29999, 'stale');
+GRANT ALL ON ALL TABLES IN SCHEMA public TO sinker"
+rm -rf "$T_DIR/state"
+T_LOG_FILE=$T_DIR/notemp.log T_CFG_EXTRA="snapshot = { mode = \"initial\"; chunk_rows = $CHUNK; };" \
+	t_pg_sink_config notemp "public.snapk public.snapf"
+t_pgcdc_start
+t_wait_for 120 'grep -q "snapshot of public.snapf done" "$T_DIR/notemp.log" &&
+	t_same_table public.snapk && t_same_table public.snapf'
+grep "no TEMP privilege on the target database" "$T_DIR/notemp.log" | grep -q "GRANT TEMP ON DATABASE" ||
+	t_fail "no warning naming the missing TEMP privilege"
+t_assert_eq "0" "$(t_tsql "SELECT count(*) FROM (SELECT x, y FROM snapf GROUP BY x, y HAVING count(*) > 1) d")" \
+	"rows of the keyless table on the target twice (no TEMP)"
+echo "no TEMP: $(t_tsql "SELECT count(*) FROM snapk") + 12000 rows by upserts"
 t_pgcdc_stop
 t_pass

@@ -5,7 +5,7 @@
 #    (the control: nothing else moves restart_lsn).  Once pgcdc runs, with
 #    the writers going on and the slot's own table untouched, keepalive
 #    confirmation moves restart_lsn past everything written while it was
-#    stopped; then, sampled for 32 s, restart_lsn keeps moving and the WAL
+#    stopped; then, sampled for 32-120 s, restart_lsn keeps moving and the WAL
 #    retained stays well below what is written meanwhile.
 # 2. heartbeat_interval = 1 with every writer stopped: the slot's confirmed
 #    position moves by heartbeats alone; no heartbeat reaches the sink.
@@ -58,14 +58,18 @@ t0=$SECONDS
 t_wait_for 90 "[ \"\$(t_sql \"SELECT restart_lsn >= '$mark' FROM pg_replication_slots
 	WHERE slot_name = 'idle'\")\" = t ]"
 echo "restart_lsn past everything written while stopped after $((SECONDS - t0)) s"
-# Bounded: restart_lsn keeps moving (at least twice in 32 s) and the WAL it
-# retains stays well below what is written meanwhile (unbounded, it would
-# exceed it: restart_lsn was past everything older when sampling began).
+# Bounded: restart_lsn keeps moving (at least twice) and the WAL it retains
+# stays well below what is written meanwhile (unbounded, it would exceed it:
+# restart_lsn was past everything older when sampling began).  It moves at
+# the running-xacts records the server logs every 15 s, and here about every
+# 20-30 s: sampled for at least 32 s and until it moved three times (so
+# the window spans two whole intervals between moves), at most 120 s.
 max=0
 written0=$(lsn)
 moves=0
 prev=
-for _ in $(seq 1 64); do
+s0=$SECONDS
+while [ $((SECONDS - s0)) -lt 32 ] || { [ "$moves" -lt 3 ] && [ $((SECONDS - s0)) -lt 120 ]; }; do
 	read -r r rl <<<"$(t_sql "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint / 1048576,
 		restart_lsn FROM pg_replication_slots WHERE slot_name = 'idle'" -F ' ')"
 	[ "$r" -le "$max" ] || max=$r
@@ -73,12 +77,13 @@ for _ in $(seq 1 64); do
 	prev=$rl
 	sleep 0.5
 done
+secs=$((SECONDS - s0))
 written=$(t_sql "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$written0')::bigint / 1048576")
 touch "$T_DIR/stop"
 t_wait_for 30 "! _t_group_alive $writers"
-echo "with pgcdc running: restart_lsn moved $moves times in 32 s; at most $max MB retained while" \
+echo "with pgcdc running: restart_lsn moved $moves times in $secs s; at most $max MB retained while" \
 	"$written MB were written (control: $control MB while stopped)"
-[ "$moves" -ge 2 ] || t_fail "restart_lsn moved $moves times in 32 s of busy neighbours"
+[ "$moves" -ge 2 ] || t_fail "restart_lsn moved $moves times in $secs s of busy neighbours"
 [ "$((max * 10))" -lt "$((written * 8))" ] ||
 	t_fail "retained WAL not bounded: $max MB retained, $written MB written meanwhile"
 [ "$(scripts/events.py "$T_OUT" --lines)" = 0 ] || t_fail "events in the sink for an untouched table"
