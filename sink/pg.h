@@ -36,7 +36,8 @@ struct pg_col {
 	uint8_t		 flags;		/* REL_COL_KEY */
 };
 
-/* A prepared statement of a table: kind 'I' insert/upsert, 'U' update,
+/* A prepared statement of a table: kind 'I' upsert (keyless: insert unless
+ * an equal row is there), 'N' insert (keyless), 'U' update,
  * 'D' delete, 'B' / 'X' multi-row upsert / delete; mask: 2 * ncols bits, the new then the old tuple's columns
  * left out because they are unchanged TOAST ('u'). */
 struct pg_var {

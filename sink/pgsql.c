@@ -149,14 +149,17 @@ on_conflict(const struct pg_tab *t, struct buf *b)
 		buf_puts(b, " DO NOTHING");
 }
 
+/* Keyless, a snapshot row ('I') goes in only if no equal row is there (a
+ * chunk can carry a row the stream delivered first); a new row ('N') just
+ * goes in: rows may be equal, and the source can hold two. */
 static void
-build_insert(const struct pg_tab *t, size_t rows, struct buf *b)
+build_insert(const struct pg_tab *t, char kind, size_t rows, struct buf *b)
 {
 	int n = 0;
 
 	buf_printf(b, "INSERT INTO %s (", t->qname);
 	col_list(b, t, "");
-	if (!t->keyed) {
+	if (!t->keyed && kind == 'I') {
 		buf_puts(b, ") SELECT ");
 		for (size_t i = 0; i < t->ncols; i++)
 			buf_printf(b, "%sCAST($%zu AS %s)", i ? ", " : "", i + 1, t->cols[i].type);
@@ -172,7 +175,8 @@ build_insert(const struct pg_tab *t, size_t rows, struct buf *b)
 			buf_printf(b, "%s$%d", i ? ", " : "", ++n);
 		buf_puts(b, ")");
 	}
-	on_conflict(t, b);
+	if (t->keyed)
+		on_conflict(t, b);
 }
 
 /* The staging table's rows into t: upserts by key; keyless, the rows no
@@ -281,8 +285,8 @@ build(const struct pg_tab *t, char kind, size_t rows, const uint8_t *mask, struc
 	int n = 0;
 
 	buf_reset(b);
-	if (kind == 'I' || kind == 'B') {
-		build_insert(t, kind == 'B' ? rows : 1, b);
+	if (kind == 'I' || kind == 'B' || kind == 'N') {
+		build_insert(t, kind, kind == 'B' ? rows : 1, b);
 	} else if (kind == 'X') {
 		build_deletes(t, rows, b);
 	} else if (kind == 'S') {
@@ -436,12 +440,14 @@ where_params(struct pg_sink *p, const struct pg_tab *t, const struct tuple *tup)
 }
 
 static int
-upsert(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t, const struct tuple *new)
+upsert(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t, const struct tuple *new, char op)
 {
 	for (size_t i = 0; i < t->ncols; i++)
 		if (param(p, t, &new->cols[i]) < 0)
 			return -1;
-	return run(p, pc, t, 'I', t->keyed ? "upsert into" : "insert into");
+	if (t->keyed)
+		return run(p, pc, t, 'I', "upsert into");
+	return run(p, pc, t, op == 'c' ? 'N' : 'I', "insert into");
 }
 
 static int
@@ -692,7 +698,7 @@ pgsql_apply(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t, const struc
 	case 'c': case 'r':
 		if (c->new == NULL)
 			break;
-		return upsert(p, pc, t, c->new);
+		return upsert(p, pc, t, c->new, c->op);
 	case 'u':
 		if (c->new == NULL)
 			break;

@@ -4,8 +4,8 @@
 # user types: an enum and hstore that the target has, a composite, range and
 # citext that it lacks, which land as text; domains as their base type),
 # updates that leave a 3 kB TOAST value unchanged, a keyless REPLICA
-# IDENTITY FULL table (NULLs, json, unchanged TOAST), TRUNCATE, and schema
-# changes mid-stream (ADD, DROP, RENAME, ALTER TYPE of columns); a second
+# IDENTITY FULL table (NULLs, json, unchanged TOAST, equal rows), TRUNCATE,
+# and schema changes mid-stream (ADD, DROP, RENAME, ALTER TYPE of columns); a second
 # slot into the same sink, with a source transaction that spans both.  Both
 # databases have hostile settings (DateStyle SQL/DMY, sql_standard
 # intervals, odd TimeZone, extra_float_digits 0, bytea escape).  The target
@@ -103,6 +103,10 @@ t_sql "UPDATE kl SET v = 'x2' WHERE a = 1"	# big unchanged
 t_sql "UPDATE kl SET a = 20 WHERE a = 2"	# NULLs in the old row
 t_sql "DELETE FROM kl WHERE a = 3"
 t_sql "INSERT INTO kl VALUES (4, NULL, '{\"b\": [1, 2]}', NULL)"
+# Equal rows: a keyless table can hold them, so the target must too.
+t_sql "INSERT INTO kl VALUES (5, 'twin', NULL, NULL), (5, 'twin', NULL, NULL)"
+t_sql "INSERT INTO kl VALUES (5, 'twin', NULL, NULL)"
+t_sql "DELETE FROM kl WHERE ctid = (SELECT min(ctid) FROM kl WHERE a = 5)"
 t_sql "TRUNCATE tr; INSERT INTO tr VALUES (3, 'c')"
 t_sql "BEGIN; INSERT INTO tr2 VALUES (2, 'b'); INSERT INTO tr VALUES (10, 'x'); UPDATE tr2 SET v = 'a2' WHERE id = 1; COMMIT"
 # Schema changes, each followed by changes in the new shape.
