@@ -37,12 +37,12 @@ struct pg_col {
 };
 
 /* A prepared statement of a table: kind 'I' upsert (keyless: insert unless
- * an equal row is there), 'N' insert (keyless), 'U' update,
+ * an equal row is there), 'N' insert of rows (keyless), 'U' update,
  * 'D' delete, 'B' / 'X' multi-row upsert / delete; mask: 2 * ncols bits, the new then the old tuple's columns
  * left out because they are unchanged TOAST ('u'). */
 struct pg_var {
 	char		 kind;
-	uint16_t	 rows;		/* 'B', 'X': rows it upserts / deletes */
+	uint16_t	 rows;		/* 'B', 'X', 'N': rows it upserts / deletes / inserts */
 	uint8_t		*mask;
 	char		 name[24];
 };
@@ -80,7 +80,7 @@ struct pg_pend {
  * first, so statements keep the source order. */
 struct pg_batch {
 	struct pg_tab	*tab;		/* NULL: empty */
-	char		 kind;		/* 'I' upserts (every column), 'D' deletes (keys) */
+	char		 kind;		/* 'I' upserts, 'N' inserts (every column), 'D' deletes (keys) */
 	size_t		 width;		/* values per row */
 	size_t		 rows;
 	struct buf	 vals;		/* parameter bytes */

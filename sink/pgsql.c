@@ -286,7 +286,7 @@ build(const struct pg_tab *t, char kind, size_t rows, const uint8_t *mask, struc
 
 	buf_reset(b);
 	if (kind == 'I' || kind == 'B' || kind == 'N') {
-		build_insert(t, kind, kind == 'B' ? rows : 1, b);
+		build_insert(t, kind, kind != 'I' && rows > 1 ? rows : 1, b);
 	} else if (kind == 'X') {
 		build_deletes(t, rows, b);
 	} else if (kind == 'S') {
@@ -440,14 +440,12 @@ where_params(struct pg_sink *p, const struct pg_tab *t, const struct tuple *tup)
 }
 
 static int
-upsert(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t, const struct tuple *new, char op)
+upsert(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t, const struct tuple *new)
 {
 	for (size_t i = 0; i < t->ncols; i++)
 		if (param(p, t, &new->cols[i]) < 0)
 			return -1;
-	if (t->keyed)
-		return run(p, pc, t, 'I', "upsert into");
-	return run(p, pc, t, op == 'c' ? 'N' : 'I', "insert into");
+	return run(p, pc, t, 'I', t->keyed ? "upsert into" : "insert into");
 }
 
 static int
@@ -544,7 +542,7 @@ pgsql_flush(struct pg_sink *p, struct pg_conn *pc)
 	struct pg_batch *b = &pc->batch;
 	struct pg_tab *t = b->tab;
 	const char *name, *what;
-	char one = b->kind, many = b->kind == 'D' ? 'X' : 'B';
+	char one = b->kind, many = b->kind == 'D' ? 'X' : b->kind == 'N' ? 'N' : 'B';
 	size_t n;
 	int rc = 0;
 
@@ -562,6 +560,8 @@ pgsql_flush(struct pg_sink *p, struct pg_conn *pc)
 		batch_params(p, b, r, n);
 		if (one == 'D')
 			what = n > 1 ? "delete of rows from" : "delete from";
+		else if (one == 'N')
+			what = n > 1 ? "insert of rows into" : "insert into";
 		else
 			what = n > 1 ? "upsert of rows into" : "upsert into";
 		rc = pghold_prepared(pc, name, (int)p->nparams, p->params, t, what);
@@ -628,8 +628,9 @@ batch_row(struct pg_batch *b, const struct pg_tab *t, const struct tuple *tup)
 	return 0;
 }
 
-/* An upsert into (kind 'I') or a delete from ('D') a keyed table joins pc's
- * batch; a batch of another table or kind is sent first. */
+/* An upsert into (kind 'I') or a delete from ('D') a keyed table, or a new
+ * row of a keyless one ('N'), joins pc's batch; a batch of another table or
+ * kind is sent first. */
 static int
 batch_add(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t, const struct tuple *tup,
     char kind)
@@ -643,7 +644,7 @@ batch_add(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t, const struct 
 		b->kind = kind;
 		b->width = 0;
 		for (size_t i = 0; i < t->ncols; i++)
-			b->width += kind == 'I' || (t->cols[i].flags & REL_COL_KEY);
+			b->width += kind != 'D' || (t->cols[i].flags & REL_COL_KEY);
 	}
 	if (batch_row(b, t, tup) < 0)
 		return -1;
@@ -682,6 +683,8 @@ pgsql_apply(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t, const struc
 		return batch_add(p, pc, t, c->new, 'I');
 	if (t->keyed && c->op == 'd' && c->old != NULL && check_width(t, c->old) == 0)
 		return batch_add(p, pc, t, c->old, 'D');
+	if (!t->keyed && c->op == 'c' && c->new != NULL && check_width(t, c->new) == 0)
+		return batch_add(p, pc, t, c->new, 'N');
 	if (pgsql_flush(p, pc) < 0)
 		return -1;
 	if (c->op == 't') {
@@ -698,7 +701,7 @@ pgsql_apply(struct pg_sink *p, struct pg_conn *pc, struct pg_tab *t, const struc
 	case 'c': case 'r':
 		if (c->new == NULL)
 			break;
-		return upsert(p, pc, t, c->new, c->op);
+		return upsert(p, pc, t, c->new);
 	case 'u':
 		if (c->new == NULL)
 			break;

@@ -182,8 +182,11 @@ test_build_keyless(void **state)
 	    "WHERE NOT EXISTS (SELECT 1 FROM \"s\".\"f\" x WHERE "
 	    "CAST(x.\"a\" AS text) IS NOT DISTINCT FROM CAST(CAST($1 AS integer) AS text) AND "
 	    "CAST(x.\"j\" AS text) IS NOT DISTINCT FROM CAST(CAST($2 AS json) AS text))");
-	/* a new row just goes in: the source can hold equal rows */
-	assert_string_equal(build(&t, 'N', 0), "INSERT INTO \"s\".\"f\" (\"a\", \"j\") VALUES ($1, $2)");
+	/* new rows just go in, a batch at a time: the source can hold equal rows */
+	assert_non_null(strstr(build(&t, 'N', 0),
+	    "INSERT INTO \"s\".\"f\" (\"a\", \"j\") VALUES ($1, $2), ($3, $4), ("));
+	assert_null(strstr(build(&t, 'N', 0), "ON CONFLICT"));
+	assert_null(strstr(build(&t, 'N', 0), "NOT EXISTS"));
 	/* new j unchanged (bit 1), old j unchanged too (bit 2 + 1) */
 	assert_string_equal(build(&t, 'U', 1 << 1 | 1 << 3),
 	    "UPDATE \"s\".\"f\" SET \"a\" = $1 WHERE ctid = (SELECT ctid FROM \"s\".\"f\" x WHERE "
