@@ -114,8 +114,7 @@ pump_one(struct pg_conn *pc, int block)
 		break;
 	default:
 		if (e->what != NULL)
-			pgpipe_log_failure(pc, pc->ring[pc->head].what,
-			    pc->ring[pc->head].tab, pc->ring[pc->head].lsn, r);
+			pgpipe_log_failure(pc, e->what, e->tab, e->lsn, r);
 		else
 			log_error("slot %s: target connection: %s", pc->slot,
 			    PQresStatus(PQresultStatus(r)));
