@@ -36,13 +36,14 @@ drop_stale_readers(struct ckpt *c)
 		log_info("ckpt: cleared %d stale reader slot(s) in %s", dead, c->dir);
 }
 
-/* Begin a transaction, adopting a map that another process has grown. */
+/* Begin a transaction, adopting a map that another process has grown (it
+ * may grow it again between our adopting and our retry: a few times). */
 static int
 txn_begin(struct ckpt *c, unsigned flags, MDB_txn **txn)
 {
 	int rc = mdb_txn_begin(c->env, NULL, flags, txn);
 
-	if (rc == MDB_MAP_RESIZED) {
+	for (int tries = 0; rc == MDB_MAP_RESIZED && tries < 16; tries++) {
 		if ((rc = mdb_env_set_mapsize(c->env, 0)) == 0)
 			rc = mdb_txn_begin(c->env, NULL, flags, txn);
 	}
